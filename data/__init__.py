@@ -1,0 +1,1 @@
+"""Prices, sessions, events and the universe: the inputs of a backtest, validated."""

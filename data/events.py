@@ -1,0 +1,258 @@
+"""News events with point-in-time ``known_at`` timestamps (zipline's "learned at" model).
+
+Every event carries the instant it became known. Strategies may act on it only from the first
+session whose open is strictly after ``known_at`` (see :func:`data.calendar.entry_sessions`).
+
+Events files are CSV: required ``known_at`` and ``direction``; optional ``id``, ``category``,
+``headline``, ``companies``, ``source``. Other columns are ignored unless they look like a
+misspelt optional column. The bundled calendar (``data/capex_events.csv``) holds the 60
+reference events of the project; see the README for its caveats.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from data.calendar import NEW_YORK
+from data.errors import DataError, where
+
+REQUIRED_EVENT_COLUMNS = ("known_at", "direction")
+OPTIONAL_EVENT_COLUMNS = ("id", "category", "headline", "companies", "source")
+ROTATION_ON_CATEGORIES = ("custom_silicon", "compute_resale", "capex_cut", "efficiency_breakthrough")
+COUNTER_CATEGORIES = ("capex_raise", "mega_order")
+BUNDLED_EVENTS = "capex_events.csv"
+
+_ISO_RE = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A dated piece of news.
+
+    ``known_at`` is tz-aware: the first instant the news could have been acted on.
+    ``direction`` is +1 (rotation on) or -1 (counter-trigger).
+    """
+
+    id: str
+    known_at: pd.Timestamp
+    direction: int
+    category: str = "uncategorised"
+    headline: str = ""
+    companies: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class EventCalendar:
+    """The events of one file, in file order, with where they came from."""
+
+    events: tuple[Event, ...]
+    path: str
+    sha256: str
+    categories: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def filter_categories(self, wanted: list[str] | tuple[str, ...]) -> EventCalendar:
+        """Keep only events of the given categories (an empty list keeps all)."""
+        if not wanted:
+            return self
+        present = set(self.categories)
+        for name in wanted:
+            if name not in present:
+                hint = difflib.get_close_matches(name, sorted(present), n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise DataError(
+                    f"events.categories: no event in {self.path} has category {name!r} "
+                    f"(categories there: {', '.join(sorted(present))}){suggestion}"
+                )
+        kept = tuple(e for e in self.events if e.category in set(wanted))
+        return EventCalendar(kept, self.path, self.sha256, self.categories)
+
+
+def parse_known_at(text: str) -> pd.Timestamp:
+    """Parse an ISO 8601 ``known_at`` into a tz-aware timestamp.
+
+    - with an offset (``+09:00``, ``Z``): taken as is;
+    - a naive date and time: America/New_York wall time. A time that does not exist (the
+      spring-forward hour) moves forward to the first valid instant; one that occurs twice (the
+      fall-back hour) is read as the later of the two, the conservative choice;
+    - a date alone: known by the end of that day, 23:59:59 America/New_York.
+
+    Raises ValueError with a short reason for anything else.
+    """
+    value = text.strip()
+    match = _ISO_RE.match(value)
+    if not match:
+        raise ValueError(
+            "not an ISO 8601 timestamp (YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS], optionally with an "
+            "offset such as +09:00 or Z)"
+        )
+    try:
+        if match.group("time") is None:
+            day = datetime.fromisoformat(match.group("date"))
+            naive = pd.Timestamp(day).replace(hour=23, minute=59, second=59)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                return pd.Timestamp(parsed)
+            naive = pd.Timestamp(parsed)
+    except ValueError as exc:
+        raise ValueError(f"not a valid date or time ({exc})") from None
+    return naive.tz_localize(NEW_YORK, ambiguous=False, nonexistent="shift_forward")
+
+
+def _parse_direction(raw: str) -> int:
+    value = raw.strip()
+    if value in {"1", "+1", "1.0", "+1.0"}:
+        return 1
+    if value in {"-1", "-1.0"}:
+        return -1
+    raise ValueError("must be +1 (rotation on) or -1 (counter-trigger)")
+
+
+def parse_events_csv(text: str, path: str) -> tuple[Event, ...]:
+    """Parse events CSV text; every row is validated and the first problem is raised.
+
+    The message names file, line and column, and how many other rows have problems.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    problems: list[str] = []
+    events: list[Event] = []
+    seen_ids: dict[str, int] = {}
+    for row in reader:
+        if not row or all(not c.strip() for c in row):
+            continue
+        line = reader.line_num
+        if header is None:
+            header = [c.strip().lower() for c in row]
+            _check_event_header(header, path)
+            continue
+        if len(row) != len(header):
+            problems.append(f"{where(path, line)}: {len(row)} fields, header has {len(header)}")
+            continue
+        cells = dict(zip(header, row, strict=True))
+        try:
+            known_at = parse_known_at(cells["known_at"])
+        except ValueError as exc:
+            problems.append(f"{where(path, line, 'known_at')}: {cells['known_at']!r} is {exc}")
+            continue
+        try:
+            direction = _parse_direction(cells["direction"])
+        except ValueError as exc:
+            problems.append(f"{where(path, line, 'direction')}: {cells['direction']!r} {exc}")
+            continue
+        event_id = (cells.get("id") or "").strip() or f"line-{line}"
+        if event_id in seen_ids:
+            problems.append(
+                f"{where(path, line, 'id')}: id {event_id!r} already used at line "
+                f"{seen_ids[event_id]}"
+            )
+            continue
+        seen_ids[event_id] = line
+        category = (cells.get("category") or "").strip().lower() or "uncategorised"
+        companies = tuple(
+            c.strip() for c in (cells.get("companies") or "").split(";") if c.strip()
+        )
+        events.append(
+            Event(
+                id=event_id,
+                known_at=known_at,
+                direction=direction,
+                category=category,
+                headline=(cells.get("headline") or "").strip(),
+                companies=companies,
+                source=(cells.get("source") or "").strip(),
+            )
+        )
+    if header is None:
+        raise DataError(f"{path} is empty; expected a header with known_at,direction")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem rows)" if len(problems) > 1 else ""
+        raise DataError(problems[0] + more)
+    if not events:
+        raise DataError(f"{path} has a header but no events")
+    return tuple(events)
+
+
+def _check_event_header(header: list[str], path: str) -> None:
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}: missing column {', '.join(repr(m) for m in missing)} (found "
+            f"{', '.join(header)}); an events file needs known_at and direction, optionally "
+            f"{', '.join(OPTIONAL_EVENT_COLUMNS)}"
+        )
+    known = set(REQUIRED_EVENT_COLUMNS) | set(OPTIONAL_EVENT_COLUMNS)
+    for name in header:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known - set(header)), n=1, cutoff=0.85)
+        if close:
+            raise DataError(f"{path}: unknown column {name!r}; did you mean {close[0]!r}?")
+
+
+def _calendar_from_bytes(raw: bytes, path: str) -> EventCalendar:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason})") from exc
+    events = parse_events_csv(text, path)
+    categories = tuple(sorted({e.category for e in events}))
+    return EventCalendar(events, path, hashlib.sha256(raw).hexdigest(), categories)
+
+
+def load_events(path: Path | str | None = None) -> EventCalendar:
+    """Load an events CSV, or the bundled calendar when ``path`` is None."""
+    if path is None:
+        resource = resources.files("data").joinpath(BUNDLED_EVENTS)
+        return _calendar_from_bytes(resource.read_bytes(), f"<bundled>/{BUNDLED_EVENTS}")
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"events file {file} does not exist; pass --events FILE") from None
+    except OSError as exc:
+        raise DataError(f"cannot read events file {file}: {exc.strerror or exc}") from exc
+    return _calendar_from_bytes(raw, str(file))
+
+
+_NAMED_HOUR_RE = re.compile(r"(?<![\w:])(?P<after>after\s+)?~?(?P<h>\d{1,2}):(?P<m>\d{2})\s*ET\b")
+_DEFAULT_HOUR = {"pre_market": (8, 0), "during_session": (12, 0), "after_close": (16, 30)}
+
+
+def known_at_from_report(date: str, time_of_day: str, session: str) -> str:
+    """Turn a reference row's (date, time_of_day, session) into an ISO ``known_at``.
+
+    The rules of ``reference/README.md``: ``pre_market`` -> 08:00 ET, ``during_session`` ->
+    12:00, ``after_close`` -> 16:30, unless ``time_of_day`` names an hour (``07:00 ET``, but not
+    ``after 16:00 ET``); ``market_closed`` and ``unknown`` -> the date alone (known by the end
+    of that day).
+    """
+    if session in ("market_closed", "unknown"):
+        return date
+    if session not in _DEFAULT_HOUR:
+        raise ValueError(f"unknown session {session!r}")
+    hour, minute = _DEFAULT_HOUR[session]
+    for named in _NAMED_HOUR_RE.finditer(time_of_day):
+        if not named.group("after"):  # "after 16:00 ET" bounds the hour, it does not name it
+            hour, minute = int(named.group("h")), int(named.group("m"))
+            break
+    stamp = pd.Timestamp(f"{date} {hour:02d}:{minute:02d}").tz_localize(NEW_YORK)
+    return stamp.isoformat()

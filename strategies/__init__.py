@@ -1,0 +1,1 @@
+"""The rotation's rules, the book plan they produce, and the engines that execute it."""

@@ -1,0 +1,93 @@
+"""backtrader pieces the baseline rules need: a fast array feed and the cost model as CommInfo.
+
+See notes on why each setting is what it is: backtrader's defaults round shares, skip slippage
+at the open, clamp slipped prices to the bar, and charge borrow on the entry price. Each of
+those would break exact agreement with the rules.
+"""
+
+from __future__ import annotations
+
+import array
+import datetime as dt
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from strategies.rules import CostModel
+
+
+class ArrayFeed(bt.feed.DataBase):
+    """A daily feed whose lines are filled in one step from numpy arrays at preload.
+
+    backtrader's PandasData reads one cell per field per bar; filling the line buffers directly
+    gives the same lines several times faster. Only ``preload=True`` runs are supported.
+
+    Needs: ``dates`` (DatetimeIndex, midnight), ``ohlcv`` (array of shape (n, 5)).
+    """
+
+    params = (("dates", None), ("ohlcv", None))
+
+    def start(self) -> None:
+        super().start()
+        self._filled = False
+
+    def _load(self) -> bool:
+        return False  # everything arrives in preload()
+
+    def preload(self) -> None:
+        if self._filled:
+            return
+        dates: pd.DatetimeIndex = self.p.dates
+        values = np.asarray(self.p.ohlcv, dtype=float)
+        ordinals = np.fromiter((d.toordinal() for d in dates), dtype=float, count=len(dates))
+        columns = {
+            "datetime": ordinals,
+            "open": values[:, 0],
+            "high": values[:, 1],
+            "low": values[:, 2],
+            "close": values[:, 3],
+            "volume": values[:, 4],
+            "openinterest": np.zeros(len(dates)),
+        }
+        for name, column in columns.items():
+            buffer = array.array("d")
+            buffer.frombytes(np.ascontiguousarray(column, dtype=np.float64).tobytes())
+            getattr(self.lines, name).array = buffer
+        self.home()
+        self._filled = True
+
+
+class RotationCommission(bt.CommInfoBase):
+    """The CostModel in backtrader's terms: commission c * |shares * fill| on every fill, and
+    the borrow fee b * |shares| * previous close * calendar days / 365 on shorts.
+
+    backtrader charges ``get_credit_interest`` at each bar before that bar's fills, for the days
+    since the last charge (``pos.datetime``): exactly the rules' timing. Its own formula uses
+    the entry price; ours uses the previous close (market value). Fees are kept in ``charges``.
+    """
+
+    params = (
+        ("stocklike", True),
+        ("commtype", bt.CommInfoBase.COMM_PERC),
+        ("percabs", True),
+        ("costs", None),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.costs: CostModel = self.p.costs
+        self.charges: list[tuple[dt.date, str, float]] = []
+
+    def _getcommission(self, size: float, price: float, pseudoexec: bool) -> float:
+        return self.costs.commission_on(size, price)
+
+    def get_credit_interest(self, data: bt.feed.DataBase, pos: bt.Position, dt0: dt.datetime) -> float:
+        if pos.size >= 0:
+            return 0.0
+        days = (dt0.date() - pos.datetime.date()).days
+        if days <= 0:
+            return 0.0
+        fee = self.costs.borrow_fee(pos.size, data.close[-1], days)
+        self.charges.append((dt0.date(), data._name, fee))
+        return fee
