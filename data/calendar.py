@@ -7,6 +7,7 @@ calendar's opens are exact UTC instants, so DST and other time zones need no spe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -24,7 +25,11 @@ NEW_YORK = "America/New_York"
 @lru_cache(maxsize=1)
 def nyse() -> xcals.ExchangeCalendar:
     """The XNYS calendar from 1990 to exchange_calendars' default end (a year ahead)."""
-    return xcals.get_calendar(CALENDAR_NAME, start=CALENDAR_START)
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13.2 reads Series.values of tz-aware columns (a pandas 3.1
+        # deprecation inside the library, harmless here).
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        return xcals.get_calendar(CALENDAR_NAME, start=CALENDAR_START)
 
 
 def sessions_between(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
+
 from data.errors import DataError
 from data.prices import PriceHistory, read_price_csv, validate_ticker
 
@@ -24,8 +26,17 @@ class CsvPriceSource:
     def _available(self) -> dict[str, Path]:
         return {p.stem.upper(): p for p in sorted(self.directory.glob("*.csv")) if p.is_file()}
 
-    def load(self, tickers: Iterable[str]) -> dict[str, PriceHistory]:
-        """Load every ticker; raise a DataError naming the first one that is missing or bad."""
+    def load(
+        self,
+        tickers: Iterable[str],
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> dict[str, PriceHistory]:
+        """Load every ticker; raise a DataError naming the first one that is missing or bad.
+
+        Whole files are read and validated whatever ``start``/``end`` (kept for the common
+        source interface): a bad row outside the run is still a bad file.
+        """
         if not self.directory.is_dir():
             what = "is not a folder" if self.directory.exists() else "does not exist"
             raise DataError(

@@ -28,7 +28,12 @@ from data.errors import DataError, where
 
 REQUIRED_EVENT_COLUMNS = ("known_at", "direction")
 OPTIONAL_EVENT_COLUMNS = ("id", "category", "headline", "companies", "source")
-ROTATION_ON_CATEGORIES = ("custom_silicon", "compute_resale", "capex_cut", "efficiency_breakthrough")
+ROTATION_ON_CATEGORIES = (
+    "custom_silicon",
+    "compute_resale",
+    "capex_cut",
+    "efficiency_breakthrough",
+)
 COUNTER_CATEGORIES = ("capex_raise", "mega_order")
 BUNDLED_EVENTS = "capex_events.csv"
 
@@ -167,9 +172,7 @@ def parse_events_csv(text: str, path: str) -> tuple[Event, ...]:
             continue
         seen_ids[event_id] = line
         category = (cells.get("category") or "").strip().lower() or "uncategorised"
-        companies = tuple(
-            c.strip() for c in (cells.get("companies") or "").split(";") if c.strip()
-        )
+        companies = tuple(c.strip() for c in (cells.get("companies") or "").split(";") if c.strip())
         events.append(
             Event(
                 id=event_id,
@@ -203,7 +206,10 @@ def _check_event_header(header: list[str], path: str) -> None:
     for name in header:
         if name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known - set(header)), n=1, cutoff=0.85)
+        candidates = sorted(known - set(header))
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.85) or [
+            k for k in candidates if name[:5] == k[:5] and len(name) >= 5  # company -> companies
+        ]
         if close:
             raise DataError(f"{path}: unknown column {name!r}; did you mean {close[0]!r}?")
 
@@ -233,7 +239,9 @@ def load_events(path: Path | str | None = None) -> EventCalendar:
     return _calendar_from_bytes(raw, str(file))
 
 
-_NAMED_HOUR_RE = re.compile(r"(?<![\w:])(?P<after>after\s+)?~?(?P<h>\d{1,2}):(?P<m>\d{2})\s*ET\b")
+_NAMED_HOUR_RE = re.compile(
+    r"(?<![\w:])(?P<bound>(?:after|before)\s+)?~?(?P<h>\d{1,2}):(?P<m>\d{2})\s*ET\b", re.IGNORECASE
+)
 _DEFAULT_HOUR = {"pre_market": (8, 0), "during_session": (12, 0), "after_close": (16, 30)}
 
 
@@ -251,7 +259,7 @@ def known_at_from_report(date: str, time_of_day: str, session: str) -> str:
         raise ValueError(f"unknown session {session!r}")
     hour, minute = _DEFAULT_HOUR[session]
     for named in _NAMED_HOUR_RE.finditer(time_of_day):
-        if not named.group("after"):  # "after 16:00 ET" bounds the hour, it does not name it
+        if not named.group("bound"):  # "after 16:00 ET", "before 09:30 ET" bound the hour
             hour, minute = int(named.group("h")), int(named.group("m"))
             break
     stamp = pd.Timestamp(f"{date} {hour:02d}:{minute:02d}").tz_localize(NEW_YORK)

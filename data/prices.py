@@ -25,6 +25,8 @@ ACCEPTED_FORMATS = (
     "date,open,high,low,close,adj_close,volume (adj_close may be empty) "
     "or Yahoo's Date,Open,High,Low,Close,Adj Close,Volume"
 )
+_PLAIN_DATES = re.compile(r"(?:\d{4}-\d{2}-\d{2},)*\d{4}-\d{2}-\d{2}")
+_PLAIN_NUMBERS = re.compile(r"[0-9eE+\-. ,]*")  # ASCII decimals only: no '1_000', 'nan', 'inf'
 _TICKER_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,14}$")
 
 
@@ -71,6 +73,12 @@ def _normalise_header(name: str) -> str:
 
 
 def _parse_dates(raw: list[str], ticker: str, path: str, lines: list[int]) -> pd.DatetimeIndex:
+    if _PLAIN_DATES.fullmatch(",".join(raw)):  # fast path: every cell is a plain YYYY-MM-DD
+        try:
+            days = np.array(raw, dtype="datetime64[D]")
+            return pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date")
+        except ValueError:
+            pass
     parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="%Y-%m-%d", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     values = list(parsed)
@@ -95,6 +103,13 @@ def _parse_dates(raw: list[str], ticker: str, path: str, lines: list[int]) -> pd
 def _parse_numbers(
     raw: list[str], column: str, ticker: str, path: str, lines: list[int]
 ) -> np.ndarray:
+    if _PLAIN_NUMBERS.fullmatch(",".join(raw)):  # fast path; the slow one finds the bad cell
+        try:
+            values = np.array(raw, dtype=float)
+            if np.isfinite(values).all():
+                return values
+        except ValueError:
+            pass
     values = pd.to_numeric(pd.Series(raw, dtype=object).str.strip(), errors="coerce").to_numpy(
         dtype=float
     )
@@ -143,9 +158,7 @@ def parse_price_csv(text: str, ticker: str, path: str) -> pd.DataFrame:
 
     columns = {name: [r[i] for r in rows] for i, name in enumerate(header)}
     dates = _parse_dates(columns["date"], ticker, path, lines)
-    data = {
-        name: _parse_numbers(columns[name], name, ticker, path, lines) for name in PRICE_FIELDS
-    }
+    data = {name: _parse_numbers(columns[name], name, ticker, path, lines) for name in PRICE_FIELDS}
 
     adj_raw = columns.get("adj_close")
     if adj_raw is not None and any(cell.strip() for cell in adj_raw):
@@ -202,8 +215,7 @@ def validate_bars(
         if bad.size:
             k = bad[0]
             raise DataError(
-                f"{at(k, name)}: price {values[k]!r} on {index[k].date()} must be a positive "
-                "number"
+                f"{at(k, name)}: price {values[k]!r} on {index[k].date()} must be a positive number"
             )
     volume = frame["volume"].to_numpy()
     bad = np.flatnonzero(~(np.isfinite(volume) & (volume >= 0)))
@@ -214,9 +226,7 @@ def validate_bars(
     bad = np.flatnonzero(high < low)
     if bad.size:
         k = bad[0]
-        raise DataError(
-            f"{at(k)}: high {high[k]} is below low {low[k]} on {index[k].date()}"
-        )
+        raise DataError(f"{at(k)}: high {high[k]} is below low {low[k]} on {index[k].date()}")
 
 
 def read_price_csv(path: Path, ticker: str) -> PriceHistory:

@@ -63,7 +63,9 @@ def load_universe(path: Path | str | None = None) -> Universe:
         raise DataError(f"{where} is not valid TOML: {exc}") from exc
     unknown = sorted(set(table) - {"long", "short", "benchmark"})
     if unknown:
-        raise DataError(f"{where}: unknown key universe.{unknown[0]} (keys: long, short, benchmark)")
+        raise DataError(
+            f"{where}: unknown key universe.{unknown[0]} (keys: long, short, benchmark)"
+        )
     try:
         return Universe(tuple(table["long"]), tuple(table["short"]), table.get("benchmark", "SPY"))
     except KeyError as exc:
