@@ -55,7 +55,13 @@ class ArrayFeed(bt.feed.DataBase):
             buffer.frombytes(np.ascontiguousarray(column, dtype=np.float64).tobytes())
             getattr(self.lines, name).array = buffer
         self.home()
+        self._tick_nullify()  # tick_* stay None: the broker then reads the bar's own lines
         self._filled = True
+
+    def advance(self, size: int = 1, datamaster=None, ticks: bool = True) -> None:
+        # Daily bars are never updated within a bar, so the per-bar copy of every line into
+        # tick_* attributes (a third of backtrader's run time here) is skipped.
+        super().advance(size, datamaster, ticks=False)
 
 
 class RotationCommission(bt.CommInfoBase):
@@ -82,7 +88,9 @@ class RotationCommission(bt.CommInfoBase):
     def _getcommission(self, size: float, price: float, pseudoexec: bool) -> float:
         return self.costs.commission_on(size, price)
 
-    def get_credit_interest(self, data: bt.feed.DataBase, pos: bt.Position, dt0: dt.datetime) -> float:
+    def get_credit_interest(
+        self, data: bt.feed.DataBase, pos: bt.Position, dt0: dt.datetime
+    ) -> float:
         if pos.size >= 0:
             return 0.0
         days = (dt0.date() - pos.datetime.date()).days

@@ -64,7 +64,9 @@ class CapexRotation(bt.Strategy):
         t = len(self.datas[0]) - 1
         today = self.sessions[t]
         if self.datas[0].datetime.date(0) != today:
-            raise ExecutionError(f"internal error: clock at {self.datas[0].datetime.date(0)}, expected {today}")
+            raise ExecutionError(
+                f"internal error: clock at {self.datas[0].datetime.date(0)}, expected {today}"
+            )
         cash = self.broker.getcash()
         long_value = short_value = 0.0
         for data in self.feeds.values():
@@ -92,7 +94,8 @@ class CapexRotation(bt.Strategy):
             gross = sum(abs(w) for _, w in decision.open_weights)
             if gross > self.p.max_gross * (1 + 1e-12):
                 raise ExecutionError(
-                    f"book of gross {gross:g} at {today} exceeds strategy.max_gross {self.p.max_gross:g}"
+                    f"book of gross {gross:g} at {today} exceeds strategy.max_gross "
+                    f"{self.p.max_gross:g}"
                 )
             for col, weight in decision.open_weights:
                 data = self.feeds[col]
@@ -131,7 +134,15 @@ class CapexRotation(bt.Strategy):
             open_price = self.market.open[t, self.market.column(name)]
             price = order.executed.price
             self.fill_rows.append(
-                (when, name, side, abs(size), price, order.executed.comm, abs(size * (price - open_price)))
+                (
+                    when,
+                    name,
+                    side,
+                    abs(size),
+                    price,
+                    order.executed.comm,
+                    abs(size * (price - open_price)),
+                )
             )
             return
         status = order.getstatusname()
@@ -156,6 +167,9 @@ def run_backtrader(
     """Execute ``plan`` in backtrader and return the session-by-session result."""
     cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True, optdatas=False, maxcpus=1)
     cerebro.broker.setcash(cash)
+    # By default backtrader adds the borrow accrued on a position to the commission of the order
+    # that closes it; we report borrow separately, so keep commissions as commissions.
+    cerebro.broker.set_int2pnl(False)
     cerebro.broker.set_slippage_perc(
         costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
     )
@@ -163,17 +177,20 @@ def run_backtrader(
     cerebro.broker.addcommissioninfo(commission)
 
     sessions = market.sessions
-    bench = np.column_stack(
-        [market.benchmark_close] * 4 + [np.zeros(len(sessions))]
-    )
+    bench = np.column_stack([market.benchmark_close] * 4 + [np.zeros(len(sessions))])
     cerebro.adddata(ArrayFeed(dates=sessions, ohlcv=bench, name=f"^clock:{market.benchmark}"))
     traded = {c for d in plan.decisions.values() for c, _ in d.open_weights}
     has_bar = market.has_bar
     for col in sorted(traded):
         rows = np.flatnonzero(has_bar[:, col])
         ohlcv = np.column_stack(
-            [market.open[rows, col], market.high[rows, col], market.low[rows, col],
-             market.close[rows, col], market.volume[rows, col]]
+            [
+                market.open[rows, col],
+                market.high[rows, col],
+                market.low[rows, col],
+                market.close[rows, col],
+                market.volume[rows, col],
+            ]
         )
         cerebro.adddata(ArrayFeed(dates=sessions[rows], ohlcv=ohlcv, name=market.tickers[col]))
 
@@ -183,7 +200,8 @@ def run_backtrader(
     strategy = cerebro.run()[0]
     if len(strategy.equity_rows) != len(sessions):
         raise ExecutionError(
-            f"internal error: {len(strategy.equity_rows)} closes recorded for {len(sessions)} sessions"
+            f"internal error: {len(strategy.equity_rows)} closes recorded for "
+            f"{len(sessions)} sessions"
         )
     return EngineResult(
         equity=equity_frame(sessions, strategy.equity_rows),

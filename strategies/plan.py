@@ -133,24 +133,56 @@ def build_plan(
                 held = [*longs, *shorts]
                 weights = tuple((c, w_long) for c in longs) + tuple((c, w_short) for c in shorts)
                 plan.decisions[t] = Decision(t, book.id, open_weights=weights)
-                _record(outcomes, todays, events, sessions[e], s, "opened", book.id,
-                        f"book {book.id} opened, exit planned at session {_day(sessions, e + hold)}")
+                _record(
+                    outcomes,
+                    todays,
+                    events,
+                    sessions[e],
+                    s,
+                    "opened",
+                    book.id,
+                    f"book {book.id} opened, exit planned at session {_day(sessions, e + hold)}",
+                )
             else:
                 side = "long" if not longs else "short"
-                _record(outcomes, todays, events, sessions[e], s, "ignored", None,
-                        f"no {side} name has bars on {sessions[t].date()} and {sessions[e].date()}")
+                _record(
+                    outcomes,
+                    todays,
+                    events,
+                    sessions[e],
+                    s,
+                    "ignored",
+                    None,
+                    f"no {side} name has bars on {sessions[t].date()} and {sessions[e].date()}",
+                )
             continue
         if s > 0 and book is not None:
             old = book.planned_exit
             book.planned_exit = max(book.planned_exit, e + hold)
             book.extensions += 1
-            _record(outcomes, todays, events, sessions[e], s, "extended", book.id,
-                    f"book {book.id} exit moved from {_day(sessions, old)} to "
-                    f"{_day(sessions, book.planned_exit)}")
+            _record(
+                outcomes,
+                todays,
+                events,
+                sessions[e],
+                s,
+                "extended",
+                book.id,
+                f"book {book.id} exit moved from {_day(sessions, old)} to "
+                f"{_day(sessions, book.planned_exit)}",
+            )
         elif s < 0 and book is not None:
             _close_book(plan, book, held, t, "counter")
-            _record(outcomes, todays, events, sessions[e], s, "closed", book.id,
-                    f"book {book.id} closed at the open of {sessions[e].date()}")
+            _record(
+                outcomes,
+                todays,
+                events,
+                sessions[e],
+                s,
+                "closed",
+                book.id,
+                f"book {book.id} closed at the open of {sessions[e].date()}",
+            )
             book, held = None, []
             continue
         else:

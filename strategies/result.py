@@ -55,8 +55,12 @@ def borrow_frame(rows: list[tuple]) -> pd.DataFrame:
     return frame.astype({"fee": float})
 
 
-def equity_frame(sessions: pd.DatetimeIndex, rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, index=sessions, columns=["equity", "cash", "long_value", "short_value"])
+def equity_frame(
+    sessions: pd.DatetimeIndex, rows: list[tuple[float, float, float, float]]
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows, index=sessions, columns=["equity", "cash", "long_value", "short_value"]
+    )
     frame["gross_exposure"] = (frame["long_value"] - frame["short_value"]) / frame["equity"]
     frame.index.name = "date"
     return frame

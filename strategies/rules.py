@@ -31,7 +31,9 @@ class RotationRules:
 
     def __post_init__(self) -> None:
         if int(self.hold_sessions) != self.hold_sessions or self.hold_sessions < 1:
-            raise RulesError(f"strategy.hold_sessions must be a whole number >= 1, got {self.hold_sessions}")
+            raise RulesError(
+                f"strategy.hold_sessions must be a whole number >= 1, got {self.hold_sessions}"
+            )
         if not self.gross > 0:
             raise RulesError(f"strategy.gross must be > 0, got {self.gross}")
         if self.gross > self.max_gross:
@@ -60,7 +62,9 @@ class CostModel:
         for name in ("commission", "slippage", "borrow"):
             value = getattr(self, name)
             if not 0 <= value < 1:
-                raise RulesError(f"costs.{name}_bps must be between 0 and 10000 bp, got {value * 1e4:g}")
+                raise RulesError(
+                    f"costs.{name}_bps must be between 0 and 10000 bp, got {value * 1e4:g}"
+                )
 
     @classmethod
     def from_bps(cls, commission_bps: float, slippage_bps: float, borrow_bps: float) -> CostModel:
