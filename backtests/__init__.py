@@ -1,0 +1,1 @@
+"""Config, runner and command line: wires data, strategies and reports together."""
