@@ -5,11 +5,8 @@ covered start and after the covered end; a requested range already covered costs
 Request ends are capped at the last COMPLETED NYSE session as of ``now`` (a session is complete
 after its close), so a partial intraday bar is never cached.
 
-yfinance's own ``timeout`` bounds single requests only (its cookie and time-zone requests have
-their own hard-coded timeouts), so downloads run in a daemon worker thread under a whole-call
-wall-clock deadline. yfinance is called with ``threads=False``: with ``threads=True`` it starts
-non-daemon ``multitasking`` threads, and a hung request would then keep the process from
-exiting after our deadline error.
+Downloads run under a whole-call wall-clock deadline (see :mod:`data.yahoo_client`, which also
+lists what we change in yfinance's process-wide state).
 
 Failures: a ticker for which Yahoo returned nothing (unknown symbol, empty answer, network
 error) or that did not finish before the deadline gets no cache file (an existing one is left
@@ -21,21 +18,11 @@ that already has cached bars AND either another request of the same call returne
 Yahoo was reachable), or the range lies before the cached bars and the cache already shows the
 listing (covered sessions without bars before the first bar). Otherwise it is an error: offline,
 yfinance also answers "nothing".
-
-Side effects on yfinance (process-wide, done once): its tz/cookie caches are pointed at
-``<cache_dir>/yfinance`` (the first source to download wins: yfinance ignores later moves once
-its caches are open); its logger stops propagating and only feeds our error messages; its pandas
-deprecation warnings are ignored.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import re
-import threading
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,22 +36,12 @@ import yfinance as yf
 from data.calendar import CALENDAR_START, NEW_YORK, nyse, sessions_between
 from data.errors import DataError
 from data.price_cache import CachedPrices, PriceCache
-from data.prices import PRICE_FIELDS, PriceHistory, validate_bars, validate_ticker
+from data.prices import PriceHistory, validate_bars, validate_ticker
+from data.yahoo_client import Batch, bars_for, download, reason
 
 CACHE_ENV = "CAPEX_ROTATION_CACHE"
 OFFLINE_HINT = "run offline with --data-dir DIR pointing at <TICKER>.csv files"
-_YAHOO_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
-                  "Volume": "volume"}
 _ONE_DAY = pd.Timedelta(days=1)
-
-# One download at a time per process: yfinance keeps its session in a process-wide singleton
-# (YfData), so concurrent downloads with different sessions would mix them up.
-_DOWNLOAD_LOCK = threading.Lock()
-_SETUP_LOCK = threading.Lock()
-_yf_cache_dir: Path | None = None
-_capture: _ErrorCapture | None = None
-
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"yfinance(\.|$)")
 
 
 def default_cache_dir() -> Path:
@@ -84,51 +61,16 @@ def last_completed_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(NEW_YORK, ambiguous=True, nonexistent="shift_forward")
     closes = nyse().closes
-    k = int(np.searchsorted(closes.to_numpy(dtype="datetime64[ns]"),
-                            np.datetime64(stamp.tz_convert("UTC").tz_localize(None), "ns"),
-                            side="right"))
+    k = int(
+        np.searchsorted(
+            closes.to_numpy(dtype="datetime64[ns]"),
+            np.datetime64(stamp.tz_convert("UTC").tz_localize(None), "ns"),
+            side="right",
+        )
+    )
     if k == 0:
         raise DataError(f"no NYSE session has closed by {stamp}; check the clock")
     return pd.Timestamp(closes.index[k - 1])
-
-
-class _ErrorCapture(logging.Handler):
-    """Collects yfinance's ERROR log lines per thread while a download runs; drops the rest."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self._buffers: dict[int, list[str]] = {}
-
-    def begin(self) -> list[str]:
-        buffer: list[str] = []
-        self._buffers[threading.get_ident()] = buffer
-        return buffer
-
-    def end(self) -> None:
-        self._buffers.pop(threading.get_ident(), None)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        buffer = self._buffers.get(record.thread or 0)
-        if buffer is not None:
-            with contextlib.suppress(Exception):  # a bad record must not break the download
-                buffer.append(record.getMessage())
-
-
-def _setup_yfinance(cache_dir: Path) -> _ErrorCapture:
-    """Point yfinance's caches into ours and silence its logger (once per process)."""
-    global _yf_cache_dir, _capture
-    with _SETUP_LOCK:
-        if _yf_cache_dir is None:
-            target = cache_dir / "yfinance"
-            target.mkdir(parents=True, exist_ok=True)
-            yf.set_tz_cache_location(str(target))
-            _yf_cache_dir = target
-        if _capture is None:
-            logger = logging.getLogger("yfinance")
-            _capture = _ErrorCapture()
-            logger.addHandler(_capture)
-            logger.propagate = False
-        return _capture
 
 
 @dataclass(frozen=True)
@@ -139,18 +81,6 @@ class _Job:
     lo: pd.Timestamp
     hi: pd.Timestamp
     before: bool  # the range lies before the cached bars
-
-
-@dataclass
-class _Batch:
-    """The tickers requested for one range, and what came back."""
-
-    lo: pd.Timestamp
-    hi: pd.Timestamp
-    tickers: list[str]
-    frame: pd.DataFrame | None = None
-    reasons: dict[str, str] | None = None
-    error: str | None = None
 
 
 def _as_day(value: Any) -> pd.Timestamp:
@@ -241,7 +171,7 @@ class YahooPriceSource:
         batches = self._download([job for js in jobs.values() for job in js])
         results = {(b.lo, b.hi): b for b in batches}
         got_any = any(
-            _bars_for(results.get((j.lo, j.hi)), j) is not None for js in jobs.values() for j in js
+            _job_bars(results.get((j.lo, j.hi)), j) is not None for js in jobs.values() for j in js
         )
         pending: list[str] = []
         empty: dict[str, list[str]] = {}
@@ -256,11 +186,11 @@ class YahooPriceSource:
                     pending.append(symbol)
                     problem = "pending"
                     break
-                bars = _bars_for(batch, job)
+                bars = _job_bars(batch, job)
                 if bars is not None:
                     parts.append(bars)
                 elif not _empty_is_fine(entry, job, got_any):
-                    problem = _reason(batch, symbol)
+                    problem = reason(batch, symbol)
                     empty.setdefault(problem, []).append(symbol)
                     break
             if problem is not None:
@@ -297,70 +227,14 @@ class YahooPriceSource:
         assert merged is not None
         return self.cache.write(symbol, merged, covered[0], covered[1])
 
-    def _download(self, jobs: list[_Job]) -> list[_Batch]:
-        """Run one yf.download per distinct range in a daemon thread; wait at most the deadline.
-
-        Returns the batches that finished (with a frame or an error) before the deadline.
-        """
-        by_range: dict[tuple[pd.Timestamp, pd.Timestamp], _Batch] = {}
+    def _download(self, jobs: list[_Job]) -> list[Batch]:
+        """One batch per distinct range of dates (tickers sharing it share one call)."""
+        by_range: dict[tuple[pd.Timestamp, pd.Timestamp], Batch] = {}
         for job in jobs:
-            batch = by_range.setdefault((job.lo, job.hi), _Batch(job.lo, job.hi, []))
+            batch = by_range.setdefault((job.lo, job.hi), Batch(job.lo, job.hi, []))
             if job.ticker not in batch.tickers:
                 batch.tickers.append(job.ticker)
-        batches = list(by_range.values())
-        capture = _setup_yfinance(self.cache_dir)
-        done: list[_Batch] = []
-        lock = threading.Lock()
-        cancel = threading.Event()
-
-        def work() -> None:
-            for batch in batches:
-                while not _DOWNLOAD_LOCK.acquire(timeout=0.05):
-                    if cancel.is_set():
-                        return
-                try:
-                    if cancel.is_set():
-                        return
-                    self._download_batch(batch, capture)
-                finally:
-                    _DOWNLOAD_LOCK.release()
-                with lock:
-                    done.append(batch)
-
-        worker = threading.Thread(target=work, name="capex-rotation-yahoo", daemon=True)
-        worker.start()
-        worker.join(self.deadline_s)
-        if worker.is_alive():
-            cancel.set()
-        with lock:
-            return list(done)
-
-    def _download_batch(self, batch: _Batch, capture: _ErrorCapture) -> None:
-        """One yf.download call (runs in the worker thread); fills batch.frame or batch.error."""
-        yf_data = getattr(getattr(yf, "data", None), "YfData", None)
-        clear = getattr(getattr(yf_data, "cache_get", None), "cache_clear", None)
-        if callable(clear):  # yfinance keeps answers (failures included) in an in-process LRU
-            clear()
-        messages = capture.begin()
-        try:
-            frame = yf.download(
-                batch.tickers,
-                start=batch.lo.date().isoformat(),
-                end=(batch.hi + _ONE_DAY).date().isoformat(),  # yfinance's end is exclusive
-                auto_adjust=True,
-                actions=False,
-                progress=False,
-                multi_level_index=True,
-                group_by="column",
-                threads=False,
-                session=self.session,
-            )
-            batch.frame = frame if frame is not None else pd.DataFrame()
-        except Exception as exc:  # yfinance raises for a bad session, rate limits, ...
-            batch.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            capture.end()
-        batch.reasons = _parse_reasons(messages)
+        return download(list(by_range.values()), self.session, self.cache_dir, self.deadline_s)
 
     def _failure_message(
         self,
@@ -424,41 +298,12 @@ def _plan(
     for g_lo, g_hi, before in gaps:
         sessions = sessions_between(g_lo, g_hi)
         if len(sessions):
-            jobs.append(_Job(symbol, pd.Timestamp(sessions[0]), pd.Timestamp(sessions[-1]),
-                             before))
+            jobs.append(_Job(symbol, pd.Timestamp(sessions[0]), pd.Timestamp(sessions[-1]), before))
     return jobs, covered
 
 
-def _bars_for(batch: _Batch | None, job: _Job) -> pd.DataFrame | None:
-    """The job's bars from its batch's yfinance frame, or None when there are none."""
-    if batch is None or batch.frame is None or batch.frame.empty:
-        return None
-    frame = batch.frame
-    columns = frame.columns
-    if isinstance(columns, pd.MultiIndex):
-        level = "Ticker" if "Ticker" in columns.names else columns.nlevels - 1
-        if job.ticker not in columns.get_level_values(level):
-            return None
-        sub = frame.xs(job.ticker, axis=1, level=level)
-    elif len(batch.tickers) == 1:
-        sub = frame
-    else:
-        return None
-    if any(c not in sub.columns for c in _YAHOO_COLUMNS):
-        return None
-    sub = sub[list(_YAHOO_COLUMNS)].rename(columns=_YAHOO_COLUMNS)
-    sub = sub.dropna(how="all")  # rows that only exist for the batch's other tickers
-    if sub.empty:
-        return None
-    index = pd.DatetimeIndex(sub.index)
-    if index.tz is not None:
-        index = index.tz_convert(NEW_YORK).tz_localize(None)
-    bars = pd.DataFrame(
-        {name: sub[name].to_numpy(dtype="float64") for name in PRICE_FIELDS},
-        index=pd.DatetimeIndex(index.normalize().as_unit("ns"), name="date"),
-    )
-    bars = bars[(bars.index >= job.lo) & (bars.index <= job.hi)]
-    return bars if len(bars) else None
+def _job_bars(batch: Batch | None, job: _Job) -> pd.DataFrame | None:
+    return bars_for(batch, job.ticker, job.lo, job.hi)
 
 
 def _empty_is_fine(entry: CachedPrices | None, job: _Job, got_any: bool) -> bool:
@@ -469,34 +314,10 @@ def _empty_is_fine(entry: CachedPrices | None, job: _Job, got_any: bool) -> bool
         return True
     # Before the cached bars: believable if the cache already shows sessions without bars
     # between the covered start and the first bar (the ticker listed late).
-    return job.before and len(
-        sessions_between(entry.covered_start, entry.bars.index[0] - _ONE_DAY)
-    ) > 0
-
-
-_SUMMARY = re.compile(r"^\[(?P<names>[^\]]*)\]: (?P<reason>.*)$", re.DOTALL)
-
-
-def _parse_reasons(messages: list[str]) -> dict[str, str]:
-    """Ticker -> yfinance's failure reason, from its "['T1', 'T2']: reason" summary lines."""
-    reasons: dict[str, str] = {}
-    for message in messages:
-        match = _SUMMARY.match(message.strip())
-        if not match:
-            continue
-        reason = re.sub(r"\s*for url: [^'\s)]+", "", match["reason"])
-        reason = " ".join(reason.split())
-        if len(reason) > 120:
-            reason = reason[:117] + "..."
-        for name in re.findall(r"'([^']+)'", match["names"]):
-            reasons[name.upper()] = reason
-    return reasons
-
-
-def _reason(batch: _Batch, symbol: str) -> str:
-    if batch.error:
-        return batch.error if len(batch.error) <= 120 else batch.error[:117] + "..."
-    return (batch.reasons or {}).get(symbol, "")
+    return (
+        job.before
+        and len(sessions_between(entry.covered_start, entry.bars.index[0] - _ONE_DAY)) > 0
+    )
 
 
 def _history(entry: CachedPrices) -> PriceHistory:
