@@ -52,8 +52,7 @@ def entry_sessions(known_at: Sequence[pd.Timestamp]) -> list[pd.Timestamp | None
 
     ``None`` where that session lies beyond the calendar's last session.
     """
-    cal = nyse()
-    opens_utc = cal.opens.to_numpy(dtype="datetime64[ns]")
+    opens_utc, sessions = _opens()
     out: list[pd.Timestamp | None] = []
     for stamp in known_at:
         stamp = pd.Timestamp(stamp)
@@ -61,8 +60,15 @@ def entry_sessions(known_at: Sequence[pd.Timestamp]) -> list[pd.Timestamp | None
             raise DataError(f"known_at {stamp} has no time zone (internal error: parse it first)")
         utc = np.datetime64(stamp.tz_convert("UTC").tz_localize(None).as_unit("ns"), "ns")
         k = int(np.searchsorted(opens_utc, utc, side="right"))
-        out.append(None if k >= len(opens_utc) else pd.Timestamp(cal.opens.index[k]))
+        out.append(None if k >= len(opens_utc) else sessions[k])
     return out
+
+
+@lru_cache(maxsize=1)
+def _opens() -> tuple[np.ndarray, list[pd.Timestamp]]:
+    """Session opens as UTC datetime64 (sorted) and the sessions they open."""
+    opens = nyse().opens  # a new Series on every access: read it once
+    return opens.to_numpy(dtype="datetime64[ns]"), [pd.Timestamp(d) for d in opens.index]
 
 
 def session_open(session: pd.Timestamp) -> pd.Timestamp:

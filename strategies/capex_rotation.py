@@ -170,6 +170,10 @@ def run_backtrader(
     # By default backtrader adds the borrow accrued on a position to the commission of the order
     # that closes it; we report borrow separately, so keep commissions as commissions.
     cerebro.broker.set_int2pnl(False)
+    # The rules put no cash limit on closing a position (gross is capped instead). backtrader's
+    # submit-time check would refuse a cover costing more than the cash left (a short side that
+    # ends mid-book at gross >= 2); openings are still cash-checked when they execute.
+    cerebro.broker.set_checksubmit(False)
     cerebro.broker.set_slippage_perc(
         costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
     )

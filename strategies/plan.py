@@ -110,10 +110,15 @@ def build_plan(
         else:
             by_entry[int(sessions.get_loc(entry))].append(k)
 
+    # A name whose data ends before the run's last session is closed at the open of its last
+    # bar, and cannot join a book opening there: ending[e] = the names whose last bar is e.
+    ending: dict[int, set[int]] = defaultdict(set)
+    for col in (*long_cols, *short_cols):
+        if 0 <= last_bar[col] < n - 1:
+            ending[int(last_bar[col])].add(col)
+
     def ends_at(col: int, e: int) -> bool:
-        # A name whose data ends before the run's last session is closed at the open of its
-        # last bar, and cannot join a book opening there.
-        return last_bar[col] == e and e < n - 1
+        return e in ending and col in ending[e]
 
     def eligible(cols: list[int], t: int, e: int) -> tuple[int, ...]:
         return tuple(c for c in cols if has_bar[t, c] and has_bar[e, c] and not ends_at(c, e))
@@ -186,17 +191,18 @@ def build_plan(
             book, held = None, []
             continue
         else:
-            why = "counter-trigger while flat" if s < 0 else "cancelled by an opposite event"
-            _record(outcomes, todays, events, sessions[e], s, "ignored", None, why)
+            if todays:
+                why = "counter-trigger while flat" if s < 0 else "cancelled by an opposite event"
+                _record(outcomes, todays, events, sessions[e], s, "ignored", None, why)
             if book is not None and book.planned_exit == e:
                 _close_book(plan, book, held, t, "hold")
                 book, held = None, []
                 continue
-        if book is not None:
-            ending = tuple(c for c in held if ends_at(c, e))
-            if ending:
-                held = [c for c in held if c not in ending]
-                plan.decisions[t] = Decision(t, book.id, close=ending)
+        if book is not None and e in ending:
+            closing = tuple(c for c in held if c in ending[e])
+            if closing:
+                held = [c for c in held if c not in closing]
+                plan.decisions[t] = Decision(t, book.id, close=closing)
                 if not held:
                     book.exit, book.closed_by = e, "data_end"
                     book = None
