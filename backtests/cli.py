@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from backtests.config import Config, ConfigError, load_config
+from backtests.config import load_config, with_cli_options
+from backtests.events_cli import events_app
+from backtests.sweep_cli import sweep
 from data.errors import CapexRotationError
 
 app = typer.Typer(
@@ -39,44 +40,6 @@ def _root() -> None:
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 
 
-def _parse_day(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
-
-
-def apply_cli_options(
-    config: Config,
-    data_dir: Path | None = None,
-    events: Path | None = None,
-    start: str | None = None,
-    end: str | None = None,
-) -> Config:
-    """Command-line flags win over the config file."""
-    table = config.model_dump()
-    if data_dir is not None:
-        table["data"].update(source="csv", dir=data_dir)
-    if events is not None:
-        table["events"]["file"] = events
-    if start is not None:
-        table["run"]["start"] = _parse_day(start, "--start")
-    if end is not None:
-        table["run"]["end"] = _parse_day(end, "--end")
-    if (
-        table["run"]["start"]
-        and table["run"]["end"]
-        and table["run"]["start"] > table["run"]["end"]
-    ):
-        raise ConfigError(
-            f"--start {table['run']['start']} is after --end {table['run']['end']}: "
-            "empty date range"
-        )
-    return Config.model_validate(table)
-
-
 @app.command()
 def backtest(
     config_file: Annotated[
@@ -92,6 +55,10 @@ def backtest(
     ] = None,
     events: Annotated[
         Path | None, typer.Option("--events", help="Events CSV (default: the bundled calendar).")
+    ] = None,
+    news: Annotated[
+        list[Path] | None,
+        typer.Option("--news", metavar="INPUT", help="Headline file to classify (repeatable)."),
     ] = None,
     start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")] = None,
@@ -113,16 +80,25 @@ def backtest(
     from reports.run_folder import check_destination
 
     config = load_config(config_file, overrides or [])
-    config = apply_cli_options(config, data_dir, events, start, end)
+    config = with_cli_options(config, data_dir, events, start, end)
     if out_dir is not None:
         check_destination(out_dir.resolve())
     with err.status("starting", spinner="dots") as status:
-        run = run_backtest(config, progress=lambda msg: status.update(msg))
+        if news:
+            from backtests.news_backtest import run_with_news
+
+            run = run_with_news(config, news, events, progress=lambda msg: status.update(msg))
+        else:
+            run = run_backtest(config, progress=lambda msg: status.update(msg))
         status.update(
             "writing the report" + ("" if no_tearsheet else " and the quantstats tear sheet")
         )
         folder, metrics = publish(run, out_dir, tearsheet=not no_tearsheet)
     _summary(run.facts, metrics, folder)
+
+
+app.command()(sweep)
+app.add_typer(events_app, name="events")
 
 
 def _pct(value: float | None) -> str:
@@ -170,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except typer.TyperException as exc:  # usage errors: unknown option, missing value...
         if debug:
             traceback.print_exc()

@@ -120,7 +120,8 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 VALID_KEYS = tuple(_all_keys(Config))
 
 
-def _suggest(key: str) -> str:
+def suggest_key(key: str) -> str:
+    """'; did you mean ...?' for an unknown key (or the list of valid keys)."""
     close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.5)
     if not close:
         leaf = key.rsplit(".", 1)[-1]
@@ -128,11 +129,12 @@ def _suggest(key: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(VALID_KEYS)}"
 
 
-def _explain(exc: ValidationError, origin: str) -> ConfigError:
+def explain(exc: ValidationError, origin: str) -> ConfigError:
+    """One line for the first pydantic error (and how many more there are)."""
     error = exc.errors()[0]
     key = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
     if error["type"] == "extra_forbidden":
-        return ConfigError(f"{origin}: unknown config key {key!r}{_suggest(key)}")
+        return ConfigError(f"{origin}: unknown config key {key!r}{suggest_key(key)}")
     value = error.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     message = error["msg"].removeprefix("Value error, ")
@@ -141,7 +143,7 @@ def _explain(exc: ValidationError, origin: str) -> ConfigError:
     return ConfigError(f"{origin}: {key or 'config'}: {message}{shown}{tail}")
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
+def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``section.key=value``; the value is read as TOML (3, 0.5, "x", [..], 2024-01-02)
     and falls back to a plain string."""
     if "=" not in text:
@@ -151,51 +153,59 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, raw = text.split("=", 1)
     key = key.strip()
     if key not in VALID_KEYS:
-        raise ConfigError(f"--set {text!r}: unknown config key {key!r}{_suggest(key)}")
+        raise ConfigError(f"--set {text!r}: unknown config key {key!r}{suggest_key(key)}")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    return key.split("."), value
+    return key, value
 
 
-def _resolve_paths(table: dict[str, Any], base: Path) -> None:
+def set_key(table: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted ``section.key`` in a nested table."""
+    node = table
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def apply_overrides(table: dict[str, Any], overrides: list[str]) -> None:
+    for text in overrides:
+        set_key(table, *parse_override(text))
+
+
+def resolve_paths(table: dict[str, Any], base: Path) -> None:
+    """Make the relative paths of a config table relative to ``base`` (the file's folder)."""
     for section, key in (("events", "file"), ("data", "dir"), ("data", "cache_dir")):
         value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             table[section][key] = str(base / value)
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a TOML config (defaults when ``path`` is None) and apply ``--set`` overrides."""
-    table: dict[str, Any] = {}
-    origin = "default config"
-    if path is not None:
-        origin = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        try:
-            table = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-        _resolve_paths(table, Path(path).resolve().parent)
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-._")[:64] or "config"
-        if isinstance(table.get("run", {}), dict):
-            table.setdefault("run", {}).setdefault("name", stem)
-    for text in overrides or []:
-        keys, value = parse_override(text)
-        node = table
-        for part in keys[:-1]:
-            node = node.setdefault(part, {})
-        node[keys[-1]] = value
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def run_name(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-._")[:64] or "config"
+
+
+def validate(table: dict[str, Any], origin: str) -> Config:
+    """Build a Config from a nested table, with the checks that span keys."""
     try:
         config = Config.model_validate(table)
     except ValidationError as exc:
-        raise _explain(exc, origin) from None
+        raise explain(exc, origin) from None
     if config.strategy.gross > config.strategy.max_gross:
         raise ConfigError(
             f"{origin}: strategy.gross {config.strategy.gross:g} exceeds strategy.max_gross "
@@ -207,3 +217,46 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
             "empty date range"
         )
     return config
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config (defaults when ``path`` is None) and apply ``--set`` overrides."""
+    table: dict[str, Any] = {}
+    origin = "default config"
+    if path is not None:
+        origin = str(path)
+        table = read_toml(path, "config file")
+        resolve_paths(table, Path(path).resolve().parent)
+        if isinstance(table.get("run", {}), dict):
+            table.setdefault("run", {}).setdefault("name", run_name(path))
+    apply_overrides(table, overrides or [])
+    return validate(table, origin)
+
+
+def _parse_day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def with_cli_options(
+    config: Config,
+    data_dir: Path | None = None,
+    events: Path | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> Config:
+    """Command-line flags win over the config file and ``--set``."""
+    table = config.model_dump()
+    if data_dir is not None:
+        table["data"].update(source="csv", dir=data_dir)
+    if events is not None:
+        table["events"]["file"] = events
+    if start is not None:
+        table["run"]["start"] = _parse_day(start, "--start")
+    if end is not None:
+        table["run"]["end"] = _parse_day(end, "--end")
+    return validate(table, "command line")

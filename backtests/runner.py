@@ -88,8 +88,10 @@ def run_backtest(
     config: Config,
     source: Any | None = None,
     progress: Progress | None = None,
+    events: EventCalendar | None = None,
 ) -> RunResult:
-    """Run the configured backtest with the backtrader engine."""
+    """Run the configured backtest with the backtrader engine (on ``events`` when given,
+    else on the configured events file)."""
     say = progress or (lambda _msg: None)
     from data.universe import Universe
 
@@ -104,7 +106,7 @@ def run_backtest(
     market = align(histories, sessions, universe.traded, universe.benchmark)
 
     say("mapping events to sessions")
-    all_events = load_events(config.events.file)
+    all_events = events if events is not None else load_events(config.events.file)
     selected = all_events.filter_categories(config.events.categories)
     entries = entry_sessions([e.known_at for e in selected.events])
     rules, costs = _rules(config)

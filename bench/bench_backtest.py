@@ -34,14 +34,13 @@ def main() -> int:
     t0 = time.perf_counter()
     import quantstats  # noqa: F401  (the tear sheet's import, paid once per process)
 
-    from backtests.cli import apply_cli_options
-    from backtests.config import load_config
+    from backtests.config import load_config, with_cli_options
     from backtests.publish import publish
     from backtests.runner import run_backtest
 
     imports = time.perf_counter() - t0
 
-    config = apply_cli_options(
+    config = with_cli_options(
         load_config(None), data_dir=args.data_dir, start="2015-01-01", end="2026-08-14"
     )
     engine, whole, sessions = [], [], 0
@@ -61,8 +60,7 @@ def main() -> int:
     print(f"  imports (once per process):        {imports:6.2f} s")
     print(
         f"  engine alone (median of {args.repeat}):      "
-        f"{statistics.median(engine):6.2f} s   runs: "
-        + ", ".join(f"{x:.2f}" for x in engine)
+        f"{statistics.median(engine):6.2f} s   runs: " + ", ".join(f"{x:.2f}" for x in engine)
     )
     print(
         f"  whole run with tear sheet (median): {statistics.median(whole):6.2f} s   runs: "

@@ -5,8 +5,10 @@ session whose open is strictly after ``known_at`` (see :func:`data.calendar.entr
 
 Events files are CSV: required ``known_at`` and ``direction``; optional ``id``, ``category``,
 ``headline``, ``companies``, ``source``. Other columns are ignored unless they look like a
-misspelt optional column. The bundled calendar (``data/capex_events.csv``) holds the 60
-reference events of the project; see the README for its caveats.
+misspelt optional column. :func:`load_events` stops at the first problem;
+:func:`check_events_file` reports them all (both use the same row validator). The bundled
+calendar (``data/capex_events.csv``) holds the 60 reference events of the project; see the
+README for its caveats.
 """
 
 from __future__ import annotations
@@ -131,73 +133,169 @@ def _parse_direction(raw: str) -> int:
     raise ValueError("must be +1 (rotation on) or -1 (counter-trigger)")
 
 
-def parse_events_csv(text: str, path: str) -> tuple[Event, ...]:
-    """Parse events CSV text; every row is validated and the first problem is raised.
+@dataclass
+class _Scan:
+    """What one pass over an events CSV found: header, events, problems and warnings."""
 
-    The message names file, line and column, and how many other rows have problems.
+    header: list[str] | None = None
+    header_problems: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _scan_events_csv(text: str, path: str) -> _Scan:
+    """Read every row of an events CSV, collecting events and every problem (in file order).
+
+    Rows are not read when a required column is missing.
     """
     reader = csv.reader(io.StringIO(text))
-    header: list[str] | None = None
-    problems: list[str] = []
-    events: list[Event] = []
+    scan = _Scan()
     seen_ids: dict[str, int] = {}
     for row in reader:
         if not row or all(not c.strip() for c in row):
             continue
         line = reader.line_num
-        if header is None:
-            header = [c.strip().lower() for c in row]
-            _check_event_header(header, path)
+        if scan.header is None:
+            scan.header = [c.strip().lower() for c in row]
+            scan.header_problems = _header_problems(scan.header, path)
+            if any(c not in scan.header for c in REQUIRED_EVENT_COLUMNS):
+                break
             continue
-        if len(row) != len(header):
-            problems.append(f"{where(path, line)}: {len(row)} fields, header has {len(header)}")
-            continue
-        cells = dict(zip(header, row, strict=True))
-        try:
-            known_at = parse_known_at(cells["known_at"])
-        except ValueError as exc:
-            problems.append(f"{where(path, line, 'known_at')}: {cells['known_at']!r} is {exc}")
-            continue
-        try:
-            direction = _parse_direction(cells["direction"])
-        except ValueError as exc:
-            problems.append(f"{where(path, line, 'direction')}: {cells['direction']!r} {exc}")
-            continue
-        event_id = (cells.get("id") or "").strip() or f"line-{line}"
-        if event_id in seen_ids:
-            problems.append(
-                f"{where(path, line, 'id')}: id {event_id!r} already used at line "
-                f"{seen_ids[event_id]}"
+        if len(row) != len(scan.header):
+            scan.problems.append(
+                f"{where(path, line)}: {len(row)} fields, header has {len(scan.header)}"
             )
             continue
-        seen_ids[event_id] = line
-        category = (cells.get("category") or "").strip().lower() or "uncategorised"
-        companies = tuple(c.strip() for c in (cells.get("companies") or "").split(";") if c.strip())
-        events.append(
-            Event(
-                id=event_id,
-                known_at=known_at,
-                direction=direction,
-                category=category,
-                headline=(cells.get("headline") or "").strip(),
-                companies=companies,
-                source=(cells.get("source") or "").strip(),
-            )
+        cells = dict(zip(scan.header, row, strict=True))
+        try:
+            event = _parse_event_row(cells, path, line, seen_ids)
+        except ValueError as exc:
+            scan.problems.append(str(exc))
+            continue
+        scan.events.append(event)
+        warning = _category_warning(event)
+        if warning:
+            scan.warnings.append(f"{where(path, line, 'category')}: {warning}")
+    return scan
+
+
+def _parse_event_row(
+    cells: dict[str, str], path: str, line: int, seen_ids: dict[str, int]
+) -> Event:
+    """One row's cells as an Event; ValueError with the located message when a cell is bad.
+
+    Records the row's id in ``seen_ids`` (a repeated id is a problem).
+    """
+    try:
+        known_at = parse_known_at(cells["known_at"])
+    except ValueError as exc:
+        located = where(path, line, "known_at")
+        raise ValueError(f"{located}: {cells['known_at']!r} is {exc}") from None
+    try:
+        direction = _parse_direction(cells["direction"])
+    except ValueError as exc:
+        located = where(path, line, "direction")
+        raise ValueError(f"{located}: {cells['direction']!r} {exc}") from None
+    event_id = (cells.get("id") or "").strip() or f"line-{line}"
+    if event_id in seen_ids:
+        raise ValueError(
+            f"{where(path, line, 'id')}: id {event_id!r} already used at line {seen_ids[event_id]}"
         )
-    if header is None:
+    seen_ids[event_id] = line
+    category = (cells.get("category") or "").strip().lower() or "uncategorised"
+    companies = tuple(c.strip() for c in (cells.get("companies") or "").split(";") if c.strip())
+    return Event(
+        id=event_id,
+        known_at=known_at,
+        direction=direction,
+        category=category,
+        headline=(cells.get("headline") or "").strip(),
+        companies=companies,
+        source=(cells.get("source") or "").strip(),
+    )
+
+
+def _category_warning(event: Event) -> str:
+    """Why an event's category looks wrong ('' when it looks fine): unknown, or against its
+    usual direction."""
+    known = (*ROTATION_ON_CATEGORIES, *COUNTER_CATEGORIES)
+    if event.category == "uncategorised":
+        return ""
+    if event.category not in known:
+        close = difflib.get_close_matches(event.category, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{event.category!r} is not one of {', '.join(known)}{hint}"
+    usual = 1 if event.category in ROTATION_ON_CATEGORIES else -1
+    if event.direction != usual:
+        return (
+            f"{event.category!r} usually has direction {usual:+d}, this row has "
+            f"{event.direction:+d}"
+        )
+    return ""
+
+
+def parse_events_csv(text: str, path: str) -> tuple[Event, ...]:
+    """Parse events CSV text; every row is validated and the first problem is raised.
+
+    The message names file, line and column, and how many other rows have problems.
+    """
+    scan = _scan_events_csv(text, path)
+    if scan.header is None:
         raise DataError(f"{path} is empty; expected a header with known_at,direction")
-    if problems:
-        more = f" (and {len(problems) - 1} more problem rows)" if len(problems) > 1 else ""
-        raise DataError(problems[0] + more)
-    if not events:
+    if scan.header_problems:
+        raise DataError(scan.header_problems[0])
+    if scan.problems:
+        others = len(scan.problems) - 1
+        more = f" (and {others} more problem rows)" if others else ""
+        raise DataError(scan.problems[0] + more)
+    if not scan.events:
         raise DataError(f"{path} has a header but no events")
-    return tuple(events)
+    return tuple(scan.events)
 
 
-def _check_event_header(header: list[str], path: str) -> None:
+@dataclass(frozen=True)
+class EventsCheck:
+    """Every problem of an events file (each makes it unloadable) and warnings (loadable, but
+    probably not meant), one located line each, in file order; ``events`` counts good rows."""
+
+    path: str
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+    events: int
+
+
+def check_events_file(path: Path | str) -> EventsCheck:
+    """Check an events file without stopping at the first problem.
+
+    Returns an EventsCheck whose ``problems`` is empty exactly when :func:`load_events` accepts
+    the file; it reports the same messages load_events would raise, all of them.
+    """
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return EventsCheck(file, (f"events file {file} does not exist",), (), 0)
+    except OSError as exc:
+        return EventsCheck(file, (f"cannot read events file {file}: {exc.strerror or exc}",), (), 0)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return EventsCheck(file, (f"{file} is not UTF-8 text ({exc.reason})",), (), 0)
+    scan = _scan_events_csv(text, file)
+    problems = [*scan.header_problems, *scan.problems]
+    if scan.header is None:
+        problems.append(f"{file} is empty; expected a header with known_at,direction")
+    elif not scan.events and not problems:
+        problems.append(f"{file} has a header but no events")
+    return EventsCheck(file, tuple(problems), tuple(scan.warnings), len(scan.events))
+
+
+def _header_problems(header: list[str], path: str) -> list[str]:
+    problems = []
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in header]
     if missing:
-        raise DataError(
+        problems.append(
             f"{path}: missing column {', '.join(repr(m) for m in missing)} (found "
             f"{', '.join(header)}); an events file needs known_at and direction, optionally "
             f"{', '.join(OPTIONAL_EVENT_COLUMNS)}"
@@ -211,7 +309,8 @@ def _check_event_header(header: list[str], path: str) -> None:
             k for k in candidates if name[:5] == k[:5] and len(name) >= 5  # company -> companies
         ]
         if close:
-            raise DataError(f"{path}: unknown column {name!r}; did you mean {close[0]!r}?")
+            problems.append(f"{path}: unknown column {name!r}; did you mean {close[0]!r}?")
+    return problems
 
 
 def _calendar_from_bytes(raw: bytes, path: str) -> EventCalendar:

@@ -1,0 +1,355 @@
+"""``capex-rotation events``: classify raw news into triggers, list, validate and evaluate.
+
+Every command prints rich tables on stdout; bad input raises a CapexRotationError that
+``backtests.cli.main`` prints as one line (exit code 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from data.calendar import NEW_YORK
+from data.classifier import explain
+from data.errors import CapexRotationError, DataError
+from data.events import check_events_file, load_events
+from data.news import NewsBatch, load_news
+from data.news_eval import NONE, Evaluation, evaluate, load_labelled
+from data.news_rules import Rules, load_rules
+from data.triggers import Classified, Trigger, classify_items, deduplicate, events_csv_text
+
+out = Console()
+err = Console(stderr=True)
+
+events_app = typer.Typer(
+    help="News triggers: classify headlines into an events file, list, validate, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class InvalidEventsFile(CapexRotationError):
+    """``events validate`` found problems (they are listed before this one-line error)."""
+
+
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Rules TOML (default: the bundled data/news_rules.toml)."),
+]
+MinScoreOption = Annotated[
+    float | None,
+    typer.Option("--min-score", help="Trigger threshold (default: the rules' threshold)."),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+
+
+def _threshold(min_score: float | None) -> float | None:
+    if min_score is not None and min_score <= 0:
+        raise DataError(f"--min-score {min_score:g}: must be above 0")
+    return min_score
+
+
+def classify_news(
+    inputs: Sequence[Path],
+    rules: Rules,
+    skip_bad: bool = False,
+    min_score: float | None = None,
+    window_hours: float | None = None,
+    skip_hint: str = "pass --skip-bad to process the other rows",
+) -> tuple[NewsBatch, list[Classified], list[Trigger]]:
+    """Read, classify and deduplicate headline files.
+
+    Returns the batch read, every headline's verdict (publication order) and the triggers.
+    Raises DataError for unreadable input or bad rows (unless ``skip_bad``).
+    """
+    batch = load_news(inputs, skip_bad=skip_bad, skip_hint=skip_hint)
+    classified = classify_items(batch.items, rules, _threshold(min_score))
+    window = rules.dedup_window_hours if window_hours is None else window_hours
+    return batch, classified, deduplicate(classified, window)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAVY)
+    table.add_column("known_at", overflow="fold")
+    table.add_column("dir", justify="right", no_wrap=True)
+    table.add_column("category", overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("headline", overflow="fold", min_width=20, ratio=3)
+    table.add_column("sources", overflow="fold", min_width=10, ratio=1)
+    for t in triggers:
+        table.add_row(
+            t.known_at.isoformat(),
+            f"{t.direction:+d}",
+            Text(t.category),
+            f"{t.score:g}",
+            Text(t.headline),
+            Text("; ".join(t.sources)),
+        )
+    return table
+
+
+@events_app.command("classify")
+def classify_command(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(metavar="INPUT...", help="Headline files: CSV, JSON Lines, RSS or Atom."),
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Events CSV to write (the backtest's format)."),
+    ] = None,
+    rules_file: RulesOption = None,
+    explain_all: Annotated[
+        bool, typer.Option("--explain", help="Show why each headline did or did not trigger.")
+    ] = False,
+    min_score: MinScoreOption = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip bad rows (their count is printed).")
+    ] = False,
+    window: Annotated[
+        float | None,
+        typer.Option("--window", help="Dedup window in hours (default: the rules', 36)."),
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Classify headlines into triggers and write an events file the backtest reads."""
+    if window is not None and window < 0:
+        raise DataError(f"--window {window:g}: must be 0 or more hours")
+    rules = load_rules(rules_file)
+    batch, classified, triggers = classify_news(inputs, rules, skip_bad, min_score, window)
+    if out_file is not None:  # written first: the report below may go to a closed pipe
+        _write_atomically(out_file, events_csv_text(triggers))
+    if batch.bad_rows:
+        err.print(
+            f"skipped {len(batch.bad_rows)} bad rows (first: {batch.bad_rows[0]})",
+            markup=False,
+            highlight=False,
+        )
+    if explain_all:
+        for entry in classified:
+            out.print(
+                f"[bold]{entry.item.published_at.isoformat()}[/] {escape(entry.item.label)}: "
+                f"{escape(entry.item.headline)}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
+            for line in explain(entry.verdict):
+                out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+    fired = sum(e.verdict.triggered for e in classified)
+    out.print(_triggers_table(triggers, "Triggers"))
+    out.print(
+        f"{len(batch.items)} headlines read, {fired} triggered, {len(triggers)} triggers after "
+        f"merging the same story (rules {rules.path})",
+        markup=False,
+        highlight=False,
+    )
+    if out_file is not None:
+        out.print(f"Events: {out_file}", markup=False, highlight=False)
+        if not triggers:
+            err.print(
+                f"warning: no headline triggered; {out_file} holds a header only", markup=False
+            )
+
+
+def _extra_columns(path: Path) -> dict[str, dict[str, str]]:
+    """score/sources columns of an events file written by ``events classify``, by id."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            rows = list(csv.DictReader(stream))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {(r.get("id") or "").strip(): r for r in rows if r.get("id")}
+
+
+def _parse_since(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(date.fromisoformat(text)).tz_localize(NEW_YORK)
+    except ValueError:
+        raise DataError(f"--since {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+@events_app.command("list")
+def list_command(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Events CSV (default: the bundled calendar)."),
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Only this category.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only events known on or after YYYY-MM-DD.")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """List the events of a file as a table."""
+    if file is not None and not file.exists():
+        raise DataError(f"events file {file} does not exist; check --file")
+    calendar = load_events(file)
+    start = _parse_since(since)
+    if category is not None and category.lower() not in calendar.categories:
+        raise DataError(
+            f"--category {category!r}: no event in {calendar.path} has it (categories there: "
+            f"{', '.join(calendar.categories)})"
+        )
+    extra = _extra_columns(file) if file is not None else {}
+    table = Table(title=Text(f"Events in {calendar.path}"), box=box.SIMPLE_HEAVY)
+    table.add_column("id", overflow="fold", ratio=1)
+    table.add_column("known_at", overflow="fold")
+    table.add_column("dir", justify="right", no_wrap=True)
+    table.add_column("category", overflow="fold")
+    table.add_column("headline", overflow="fold", min_width=20, ratio=3)
+    table.add_column("sources", overflow="fold", min_width=10, ratio=1)
+    shown = 0
+    for event in calendar.events:
+        if category is not None and event.category != category.lower():
+            continue
+        if start is not None and event.known_at < start:
+            continue
+        sources = extra.get(event.id, {}).get("sources") or event.source
+        table.add_row(
+            Text(event.id),
+            event.known_at.isoformat(),
+            f"{event.direction:+d}",
+            Text(event.category),
+            Text(event.headline),
+            Text(sources),
+        )
+        shown += 1
+    out.print(table)
+    out.print(f"{shown} of {len(calendar)} events", markup=False, highlight=False)
+
+
+@events_app.command("validate")
+def validate_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Events CSV to check.")],
+    debug: DebugOption = False,
+) -> None:
+    """Check an events file and report every problem (exit 2 if there is any)."""
+    check = check_events_file(file)
+    for problem in check.problems:
+        out.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
+    for warning in check.warnings:
+        out.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    if check.problems:
+        raise InvalidEventsFile(
+            f"{check.path}: {len(check.problems)} problem(s), listed above; the backtest "
+            "refuses this file"
+        )
+    out.print(
+        f"{check.path}: OK, {check.events} events, {len(check.warnings)} warning(s)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _metrics_table(evaluation: Evaluation) -> Table:
+    table = Table(
+        title="Per category (n: labelled, pred: predicted, ok: correct)", box=box.SIMPLE_HEAVY
+    )
+    table.add_column("category", no_wrap=True)
+    for name in ("n", "pred", "ok", "precision", "recall", "F1"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for m in (*evaluation.per_category, evaluation.overall):
+        if m is evaluation.overall:
+            table.add_section()
+        table.add_row(
+            Text(m.category),
+            str(m.support),
+            str(m.predicted),
+            str(m.true_positives),
+            _fmt(m.precision),
+            _fmt(m.recall),
+            _fmt(m.f1),
+        )
+    return table
+
+
+def _confusion_table(evaluation: Evaluation) -> Table:
+    keys = {name: str(i) for i, name in enumerate(evaluation.labels[:-1], start=1)}
+    keys[NONE] = NONE
+    table = Table(
+        title="Confusion matrix (rows: label, columns: predicted)", box=box.SIMPLE_HEAVY
+    )
+    table.add_column("label", no_wrap=True)
+    for name in evaluation.labels:
+        table.add_column(keys[name], justify="right", no_wrap=True)
+    for truth in evaluation.labels:
+        row = evaluation.confusion[truth]
+        label = truth if truth == NONE else f"{keys[truth]} {truth}"
+        table.add_row(Text(label), *(str(row[p]) for p in evaluation.labels))
+    return table
+
+
+@events_app.command("evaluate")
+def evaluate_command(
+    labelled: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LABELLED.csv", help="headline,label_category[,label_direction] CSV."
+        ),
+    ],
+    rules_file: RulesOption = None,
+    min_score: MinScoreOption = None,
+    show_errors: Annotated[
+        bool, typer.Option("--errors", help="List every misclassified headline and why.")
+    ] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Precision, recall and F1 per category and a confusion matrix on a labelled set."""
+    rules = load_rules(rules_file)
+    result = evaluate(load_labelled(labelled, rules), rules, _threshold(min_score))
+    out.print(_metrics_table(result))
+    out.print(_confusion_table(result))
+    out.print(
+        f"Direction right on {result.direction_right} of {result.should_trigger} should-trigger "
+        f"headlines ({_rate(result.direction_rate)}); no trigger on {result.silent} of "
+        f"{result.should_not} should-not headlines ({_rate(result.silence_rate)}).",
+        highlight=False,
+    )
+    if show_errors:
+        for row, verdict in result.results:
+            if (verdict.category or NONE) != (row.category or NONE):
+                out.print(
+                    f"line {row.line}: {row.category or NONE} -> {verdict.category or NONE}: "
+                    f"{row.headline} ({verdict.reason})",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

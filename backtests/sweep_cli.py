@@ -1,0 +1,228 @@
+"""``capex-rotation sweep``: a parameter grid through the fast engine."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from backtests.grid import Grid, load_grid
+from backtests.sweep import (
+    VERIFY_TOLERANCE,
+    SweepError,
+    load_sweep_data,
+    results_table,
+    run_sweep,
+    verify,
+)
+from data.errors import CapexRotationError
+from strategies.fast_engine import METRICS
+
+out = Console()
+err = Console(stderr=True)
+DEFAULT_SWEEPS_DIR = Path("reports") / "sweeps"
+
+
+class VerificationFailed(CapexRotationError):
+    """The fast engine and backtrader disagree: a bug, not bad input."""
+
+    exit_code = 1
+
+
+def _heatmap_pairs(grid: Grid, requested: list[str] | None) -> list[tuple[str, str]]:
+    if requested:
+        pairs = []
+        for text in requested:
+            parts = [p.strip() for p in text.split(",")]
+            if len(parts) != 2 or any(p not in grid.keys for p in parts):
+                raise SweepError(
+                    f"--heatmap {text!r}: expected two grid keys X,Y among {', '.join(grid.keys)}"
+                )
+            pairs.append((parts[0], parts[1]))
+        return pairs
+    scalar = [
+        key
+        for k, key in enumerate(grid.keys)
+        if len(set(grid.combinations[:, k].tolist())) > 1
+        and not isinstance(grid.values[k][0], list)
+    ]
+    return list(itertools.combinations(scalar, 2))[:10]
+
+
+def sweep(
+    grid_file: Annotated[Path, typer.Argument(metavar="GRID.toml", help="Grid file.")],
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Folder of <TICKER>.csv files (offline).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local or dask.")] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default reports/sweeps/...).")
+    ] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Metric to rank and map.")] = "sharpe",
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows in the top table.")] = 10,
+    heatmaps: Annotated[
+        list[str] | None,
+        typer.Option("--heatmap", metavar="X,Y", help="Grid keys of a heatmap (repeatable)."),
+    ] = None,
+    verify_top: Annotated[
+        int, typer.Option("--verify-top", min=0, help="Re-run the best K through backtrader.")
+    ] = 0,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", metavar="SECTION.KEY=VALUE")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Run every config of a grid through the fast engine; write sweep.parquet/csv and heatmaps."""
+    from reports.sweep_report import heatmap, rank, write_manifest, write_tables
+
+    if executor not in ("local", "dask"):
+        raise SweepError(f"--executor {executor!r}: use local or dask")
+    if scheduler and executor != "dask":
+        raise SweepError("--scheduler needs --executor dask")
+    if metric not in METRICS:
+        raise SweepError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
+    settings = {"data.source": "csv", "data.dir": str(data_dir)} if data_dir else None
+    grid = load_grid(grid_file, overrides or [], settings)
+    pairs = _heatmap_pairs(grid, heatmaps)
+    folder = (out_dir or DEFAULT_SWEEPS_DIR / f"{grid.name}-{grid.digest}").resolve()
+
+    started = time.perf_counter()
+    with err.status("loading prices and events"):
+        data = load_sweep_data(grid)
+    loaded = time.perf_counter()
+    progress = Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    try:
+        with progress:
+            task = progress.add_task("configs", total=len(grid))
+            result = run_sweep(
+                grid,
+                data,
+                folder,
+                executor,
+                workers,
+                scheduler,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: finished configs are kept in {folder / '.checkpoint'}; rerun the "
+            "same command to continue"
+        )
+        raise typer.Exit(130) from None
+    computed_at = time.perf_counter()
+
+    table = results_table(grid, result.table)
+    write_tables(folder, table)
+    for x, y in pairs:
+        heatmap(table, metric, x, y, folder / f"heatmap_{metric}_{_slug(x)}_{_slug(y)}.png")
+    elapsed = computed_at - loaded
+    write_manifest(
+        folder,
+        {
+            "tool": "capex-rotation sweep",
+            "grid": grid.path,
+            "grid_digest": grid.digest,
+            "configs": len(grid),
+            "keys": list(grid.keys),
+            "base_config": grid.base.resolved(),
+            "executor": executor,
+            "workers": workers,
+            "inputs": [{"path": h.source, "sha256": h.sha256} for h in data.histories.values()]
+            + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
+            "packages": {n: metadata.version(n) for n in ("capex-rotation", "numpy", "pandas")},
+        },
+    )
+    ranked = rank(table, metric)
+    _print_top(ranked.head(top), grid, metric)
+    out.print(
+        f"{len(grid)} configs ({result.computed} computed, {result.resumed} from the checkpoint) "
+        f"in {elapsed:.2f} s after {loaded - started:.2f} s of loading; results in {folder}"
+    )
+    if verify_top:
+        _verify(grid, data, ranked.head(verify_top)["config"].tolist())
+
+
+def _slug(key: str) -> str:
+    return key.replace(".", "-")
+
+
+SHORT_NAMES = {
+    "hold_sessions": "hold",
+    "slippage_bps": "slip bp",
+    "commission_bps": "comm bp",
+    "borrow_bps": "borrow bp",
+    "total_return": "return",
+    "max_drawdown": "max dd",
+    "winning_books": "won",
+    "final_equity": "equity",
+    "categories": "events",
+}
+
+
+def _short(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return SHORT_NAMES.get(leaf, leaf)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if pd.isna(value) else f"{value:.3g}"
+    return str(value)
+
+
+def _print_top(rows: pd.DataFrame, grid: Grid, metric: str) -> None:
+    if rows.empty:
+        return
+    shown = list(dict.fromkeys((metric, "total_return", "max_drawdown", "books", "costs")))
+    table = Table(title=f"Top configs by {metric}", box=box.SIMPLE_HEAD)
+    lines = [
+        [_show(row["config"]), *(_show(row[k]) for k in grid.keys), *(_show(row[m]) for m in shown)]
+        for row in rows.to_dict("records")
+    ]
+    headers = ("id", *(_short(k) for k in grid.keys), *(_short(m) for m in shown))
+    for k, name in enumerate(headers):
+        table.add_column(name, justify="right", min_width=max(len(line[k]) for line in lines))
+    for line in lines:
+        table.add_row(*line)
+    out.print(table)
+
+
+def _verify(grid: Grid, data, indices: list[int]) -> None:
+    with err.status(f"re-running {len(indices)} config(s) through backtrader"):
+        checks = verify(grid, data, indices)
+    table = Table(title="Fast engine vs backtrader (max relative equity difference)")
+    table.add_column("config", justify="right")
+    table.add_column("difference", justify="right")
+    table.add_column("", justify="left")
+    bad = []
+    for index, diff in checks:
+        ok = diff <= VERIFY_TOLERANCE
+        table.add_row(str(index), f"{diff:.2e}", "ok" if ok else "DISAGREES")
+        if not ok:
+            bad.append(index)
+    out.print(table)
+    if bad:
+        raise VerificationFailed(
+            f"the fast engine and backtrader disagree beyond {VERIFY_TOLERANCE:g} on config(s) "
+            f"{', '.join(map(str, bad))}; please report it with the grid file"
+        )

@@ -1,0 +1,248 @@
+"""The classifier's rules: a TOML file (``data/news_rules.toml`` by default), validated.
+
+The file holds settings (threshold, dedup window, ``...`` gap, negation window), ``[terms]``
+(families of wordings), negations and vetoes shared by all categories, actors (with the group a
+category may require) and categories (direction, actor groups, weighted signals, their own
+negations and vetoes). Patterns use the phrase language of :mod:`data.news_patterns`. Loading
+reports the first problem with the file and key (unknown keys name the closest valid one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from data.errors import DataError
+from data.news_patterns import Pattern, compile_pattern
+
+BUNDLED_RULES = "news_rules.toml"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Phrases that point to a category, with the weight they add to its score."""
+
+    name: str
+    weight: float
+    patterns: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A company or kind of company the news must involve; ``group`` is what categories ask for."""
+
+    name: str
+    group: str
+    aliases: tuple[Pattern, ...]
+    tickers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Category:
+    """A kind of trigger: its direction, the actor groups it needs, its signals, its negations
+    (cues before a signal that cancel it, or after it) and vetoes (words that put the whole
+    headline out of scope for this category)."""
+
+    name: str
+    direction: int
+    actor_groups: tuple[str, ...]
+    signals: tuple[Signal, ...]
+    negations: tuple[Pattern, ...]
+    negations_after: tuple[Pattern, ...]
+    vetoes: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A loaded rules file: settings, shared negations and vetoes, actors and categories."""
+
+    path: str
+    sha256: str
+    threshold: float
+    dedup_window_hours: float
+    max_gap: int
+    negation_window: int
+    negations: tuple[Pattern, ...]
+    negations_after: tuple[Pattern, ...]
+    scope_breaks: frozenset[str]
+    vetoes: tuple[Pattern, ...]
+    actors: tuple[Actor, ...]
+    categories: tuple[Category, ...]
+
+    def category(self, name: str) -> Category:
+        """The category called ``name`` (KeyError if the rules have none)."""
+        for category in self.categories:
+            if category.name == name:
+                return category
+        raise KeyError(name)
+
+
+_TOP_KEYS = {"version", "settings", "terms", "negations", "vetoes", "actors", "categories"}
+_SETTINGS = {"threshold", "dedup_window_hours", "max_gap", "negation_window"}
+_NEGATION_KEYS = {"before", "after", "scope_breaks"}
+_ACTOR_KEYS = {"group", "aliases", "tickers"}
+_CATEGORY_KEYS = {"direction", "actor_groups", "signals", "negations", "negations_after", "vetoes"}
+_SIGNAL_KEYS = {"name", "weight", "patterns"}
+
+
+class _Reader:
+    """Typed access to a TOML table with errors that name the file and the key."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.terms: dict[str, list[str]] = {}
+
+    def fail(self, key: str, message: str) -> DataError:
+        return DataError(f"{self.path}: {key}: {message}")
+
+    def table(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {type(value).__name__}")
+        for name in value:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, sorted(allowed), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise self.fail(f"{key}.{name}".lstrip("."), f"unknown key{hint}")
+        return value
+
+    def number(self, value: Any, key: str, zero_ok: bool = False) -> float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or value < 0 or (value == 0 and not zero_ok):
+            bound = ">= 0" if zero_ok else "> 0"
+            raise self.fail(key, f"expected a number {bound}, got {value!r}")
+        return float(value)
+
+    def strings(self, value: Any, key: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        return value
+
+    def patterns(self, value: Any, key: str) -> tuple[Pattern, ...]:
+        origin = f"{self.path}: {key}"
+        strings = self.strings(value, key)
+        return tuple(compile_pattern(p, origin, self.terms) for p in strings)
+
+
+def load_rules(path: Path | str | None = None) -> Rules:
+    """Load and validate a rules TOML file (the bundled ``data/news_rules.toml`` when ``path``
+    is None). Raises DataError naming the file and key of the first problem."""
+    if path is None:
+        raw = resources.files("data").joinpath(BUNDLED_RULES).read_bytes()
+        origin = f"<bundled>/{BUNDLED_RULES}"
+    else:
+        origin = str(path)
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"rules file {path} does not exist; pass --rules FILE") from None
+        except OSError as exc:
+            raise DataError(f"cannot read rules file {path}: {exc.strerror or exc}") from exc
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{origin} is not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{origin} is not valid TOML: {exc}") from None
+    return _build(document, origin, hashlib.sha256(raw).hexdigest())
+
+
+def _build(document: dict[str, Any], origin: str, sha256: str) -> Rules:
+    r = _Reader(origin)
+    r.table(document, "", _TOP_KEYS)
+    settings = r.table(document.get("settings", {}), "settings", _SETTINGS)
+    raw_terms = document.get("terms", {})
+    for name, entries in r.table(raw_terms, "terms", _keys(raw_terms)).items():
+        for entry in r.strings(entries, f"terms.{name}"):
+            if "..." in entry or "<" in entry:
+                raise r.fail(f"terms.{name}", f"{entry!r}: a term is words, without ... or <>")
+        r.terms[name] = entries
+    negations = r.table(document.get("negations", {}), "negations", _NEGATION_KEYS)
+    breaks = r.strings(negations.get("scope_breaks", []), "negations.scope_breaks")
+    vetoes = r.table(document.get("vetoes", {}), "vetoes", {"words"})
+    actors = []
+    raw_actors = document.get("actors", {})
+    for name, spec in r.table(raw_actors, "actors", _keys(raw_actors)).items():
+        key = f"actors.{name}"
+        spec = r.table(spec, key, _ACTOR_KEYS)
+        if not isinstance(spec.get("group"), str):
+            raise r.fail(f"{key}.group", "expected the actor's group name, e.g. 'hyperscaler'")
+        aliases = r.patterns(spec.get("aliases", [name]), f"{key}.aliases")
+        tickers = tuple(t.upper() for t in r.strings(spec.get("tickers", []), f"{key}.tickers"))
+        actors.append(Actor(name, spec["group"], aliases, tickers))
+    groups = {a.group for a in actors}
+    categories = []
+    raw_categories = document.get("categories", {})
+    for name, spec in r.table(raw_categories, "categories", _keys(raw_categories)).items():
+        categories.append(_category(r, name, spec, groups))
+    if not categories:
+        raise r.fail("categories", "no category defined")
+    return Rules(
+        path=origin,
+        sha256=sha256,
+        threshold=r.number(settings.get("threshold", 2.0), "settings.threshold"),
+        dedup_window_hours=r.number(
+            settings.get("dedup_window_hours", 36), "settings.dedup_window_hours", zero_ok=True
+        ),
+        max_gap=_count(r, settings.get("max_gap", 4), "settings.max_gap"),
+        negation_window=_count(r, settings.get("negation_window", 6), "settings.negation_window"),
+        negations=r.patterns(negations.get("before", []), "negations.before"),
+        negations_after=r.patterns(negations.get("after", []), "negations.after"),
+        scope_breaks=frozenset(w.lower() for w in breaks),
+        vetoes=r.patterns(vetoes.get("words", []), "vetoes.words"),
+        actors=tuple(actors),
+        categories=tuple(categories),
+    )
+
+
+def _count(r: _Reader, value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise r.fail(key, f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _keys(value: Any) -> set[str]:
+    return set(value) if isinstance(value, dict) else set()
+
+
+def _category(r: _Reader, name: str, spec: Any, groups: set[str]) -> Category:
+    key = f"categories.{name}"
+    spec = r.table(spec, key, _CATEGORY_KEYS)
+    direction = spec.get("direction")
+    if direction not in (1, -1) or isinstance(direction, bool):
+        raise r.fail(f"{key}.direction", f"expected 1 or -1, got {direction!r}")
+    wanted = r.strings(spec.get("actor_groups", []), f"{key}.actor_groups")
+    for group in wanted:
+        if group not in groups:
+            close = difflib.get_close_matches(group, sorted(groups), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (groups: {sorted(groups)})"
+            raise r.fail(f"{key}.actor_groups", f"no actor has group {group!r}{hint}")
+    raw_signals = spec.get("signals", [])
+    if not isinstance(raw_signals, list) or not raw_signals:
+        raise r.fail(f"{key}.signals", "expected at least one [[signals]] entry")
+    signals = []
+    for index, raw in enumerate(raw_signals):
+        skey = f"{key}.signals[{index}]"
+        raw = r.table(raw, skey, _SIGNAL_KEYS)
+        if not isinstance(raw.get("name"), str) or not raw["name"]:
+            raise r.fail(f"{skey}.name", "expected a name")
+        signals.append(
+            Signal(
+                raw["name"],
+                r.number(raw.get("weight"), f"{skey}.weight"),
+                r.patterns(raw.get("patterns"), f"{skey}.patterns"),
+            )
+        )
+    return Category(
+        name=name,
+        direction=direction,
+        actor_groups=tuple(wanted),
+        signals=tuple(signals),
+        negations=r.patterns(spec.get("negations", []), f"{key}.negations"),
+        negations_after=r.patterns(spec.get("negations_after", []), f"{key}.negations_after"),
+        vetoes=r.patterns(spec.get("vetoes", []), f"{key}.vetoes"),
+    )

@@ -1,0 +1,178 @@
+"""From classified headlines to point-in-time triggers: deduplication and the events file.
+
+The same story reported by several outlets is one trigger: headlines of the same category that
+share an actor and were published within the dedup window (default 36 hours) of the story's
+first headline are merged into one trigger at the EARLIEST ``published_at`` (the instant the
+news became known), listing every source. The trigger keeps the first headline, its score and
+its matched rules.
+
+The events file written here is the backtest's format (:mod:`data.events`): ``id, known_at,
+direction, category, headline, companies, source`` (the earliest source), plus ``score``,
+``sources`` (all, ``;``-separated) and ``matched_rules``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from data.calendar import NEW_YORK
+from data.classifier import Verdict, classify_headline
+from data.events import Event, EventCalendar
+from data.news import NewsItem, sort_news
+from data.news_rules import Rules
+
+TRIGGER_COLUMNS = (
+    "id",
+    "known_at",
+    "direction",
+    "category",
+    "headline",
+    "companies",
+    "source",
+    "score",
+    "sources",
+    "matched_rules",
+)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A headline and its verdict."""
+
+    item: NewsItem
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger: the first headline of a story and every headline merged into it."""
+
+    id: str
+    category: str
+    direction: int
+    score: float
+    headline: str
+    actors: tuple[str, ...]
+    matched_rules: tuple[str, ...]
+    items: tuple[NewsItem, ...]
+
+    @property
+    def known_at(self) -> pd.Timestamp:
+        return self.items[0].published_at
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every source, earliest first, without repeats (``;`` in a name becomes ``,``)."""
+        return tuple(dict.fromkeys(item.label.replace(";", ",") for item in self.items))
+
+    @property
+    def companies(self) -> tuple[str, ...]:
+        tickers = (t for item in self.items for t in item.tickers)
+        return tuple(dict.fromkeys((*self.actors, *tickers)))
+
+
+def classify_items(
+    items: Sequence[NewsItem], rules: Rules, threshold: float | None = None
+) -> list[Classified]:
+    """Classify every item (in publication order) with ``rules``."""
+    return [
+        Classified(item, classify_headline(item.headline, rules, item.tickers, threshold))
+        for item in sort_news(items)
+    ]
+
+
+def deduplicate(classified: Sequence[Classified], window_hours: float) -> list[Trigger]:
+    """Merge the triggering headlines of one story (same category, a shared actor, published
+    within ``window_hours`` of the story's first headline) into one trigger, earliest first.
+
+    Needs: ``classified`` in publication order (as :func:`classify_items` returns it).
+    Returns the triggers in ``known_at`` order with ids ``news-<date>-<category>[-n]``.
+    """
+    window = pd.Timedelta(hours=window_hours)
+    stories: list[list[Classified]] = []
+    for entry in classified:
+        if not entry.verdict.triggered:
+            continue
+        actors = set(entry.verdict.winner.actors)
+        for story in stories:
+            first = story[0]
+            shared = set().union(*(set(s.verdict.winner.actors) for s in story)) & actors
+            if (
+                first.verdict.category == entry.verdict.category
+                and shared
+                and entry.item.published_at - first.item.published_at <= window
+            ):
+                story.append(entry)
+                break
+        else:
+            stories.append([entry])
+    triggers = []
+    used: dict[str, int] = {}
+    for story in stories:
+        first = story[0]
+        verdict = first.verdict
+        day = first.item.published_at.tz_convert(NEW_YORK).date().isoformat()
+        base = f"news-{day}-{verdict.category}"
+        used[base] = used.get(base, 0) + 1
+        actors = dict.fromkeys(a for s in story for a in s.verdict.winner.actors)
+        triggers.append(
+            Trigger(
+                id=base if used[base] == 1 else f"{base}-{used[base]}",
+                category=verdict.category,
+                direction=verdict.direction,
+                score=verdict.score,
+                headline=first.item.headline,
+                actors=tuple(actors),
+                matched_rules=verdict.matched_rules(),
+                items=tuple(s.item for s in story),
+            )
+        )
+    return triggers
+
+
+def events_csv_text(triggers: Sequence[Trigger]) -> str:
+    """The triggers as an events CSV the backtest reads (header only when there are none)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TRIGGER_COLUMNS)
+    for t in triggers:
+        writer.writerow(
+            [
+                t.id,
+                t.known_at.isoformat(),
+                f"{t.direction:+d}",
+                t.category,
+                t.headline,
+                ";".join(t.companies),
+                t.sources[0],
+                f"{t.score:g}",
+                ";".join(t.sources),
+                ";".join(t.matched_rules),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def trigger_calendar(triggers: Sequence[Trigger], label: str) -> EventCalendar:
+    """The triggers as an in-memory EventCalendar named ``label``; its sha256 is the one of the
+    events CSV they would be written as. ``source`` holds every source (``;``-separated)."""
+    events = tuple(
+        Event(
+            id=t.id,
+            known_at=t.known_at,
+            direction=t.direction,
+            category=t.category,
+            headline=t.headline,
+            companies=t.companies,
+            source=";".join(t.sources),
+        )
+        for t in triggers
+    )
+    digest = hashlib.sha256(events_csv_text(triggers).encode()).hexdigest()
+    return EventCalendar(events, label, digest, tuple(sorted({e.category for e in events})))

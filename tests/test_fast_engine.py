@@ -1,0 +1,724 @@
+"""The vectorised engine (strategies/fast_engine.py) against backtrader and the reference.
+
+For every config covered, the fast engine's equity on EVERY session must equal the backtrader
+engine's (both execute the same BookPlan) to 1e-9 relative and, where it is cheap, also the
+independent pandas reference (tests/reference_engine.py), which re-derives the plan from the
+spec and so also catches a wrong plan. Metrics must equal quantstats' on the same returns and
+the costs/turnover/books that backtrader's fills, borrow charges and equity give.
+
+Sections: helpers; the real data (default run, ~50 mixed configs in one call, variants);
+the synthetic edge cases of test_parity.py; random markets and configs drawn by hypothesis;
+metrics; refusals; a run with no book.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import quantstats as qs
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from reference_engine import reference_backtest
+from synthetic import history
+from test_parity import (
+    HIGH_COSTS,
+    SYN_CASES,
+    SYN_START,
+    Run,
+    benchmark_sessions,
+    make_events,
+    run_both,
+    synthetic_histories,
+)
+
+from data.calendar import entry_sessions, sessions_between
+from data.csv_source import CsvPriceSource
+from data.events import Event, load_events, parse_known_at
+from data.market import MarketData, align, resolve_sessions
+from data.prices import PriceHistory
+from data.universe import load_universe
+from strategies.capex_rotation import run_backtrader
+from strategies.fast_engine import (
+    Batch,
+    Evaluation,
+    UnsupportedConfig,
+    check_supported,
+    evaluate,
+    metrics,
+    plan_arrays,
+)
+from strategies.plan import BookPlan, build_plan
+from strategies.result import EngineResult, daily_returns
+from strategies.rules import CostModel, RotationRules
+
+TOL = 1e-9
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Params:
+    """One config of the batched parameters plus the holding period (which shapes the plan)."""
+
+    hold: int = 5
+    gross: float = 1.0
+    commission: float = 0.0001
+    slippage: float = 0.0002
+    borrow: float = 0.005
+    cash: float = 1_000_000.0
+
+    @property
+    def rules(self) -> RotationRules:
+        return RotationRules(hold_sessions=self.hold, gross=self.gross)
+
+    @property
+    def costs(self) -> CostModel:
+        return CostModel(self.commission, self.slippage, self.borrow)
+
+
+DEFAULT = Params()
+
+
+def batch(params: Sequence[Params]) -> Batch:
+    return Batch.of(
+        [p.gross for p in params],
+        [p.commission for p in params],
+        [p.slippage for p in params],
+        [p.borrow for p in params],
+        [p.cash for p in params],
+    )
+
+
+def fast(market: MarketData, plan: BookPlan, params: Sequence[Params]) -> Evaluation:
+    return evaluate(plan_arrays(market, plan), batch(params))
+
+
+def plan_for(market: MarketData, long, short, events: Sequence[Event], p: Params) -> BookPlan:
+    entries = entry_sessions([e.known_at for e in events])
+    return build_plan(market, tuple(long), tuple(short), events, entries, p.rules)
+
+
+def backtrader_equity(market: MarketData, plan: BookPlan, p: Params) -> EngineResult:
+    return run_backtrader(market, plan, p.rules, p.costs, p.cash)
+
+
+def reference_equity(
+    histories: dict[str, PriceHistory],
+    sessions: pd.DatetimeIndex,
+    long: Sequence[str],
+    short: Sequence[str],
+    events: Sequence[Event],
+    p: Params,
+) -> np.ndarray:
+    ref = reference_backtest(
+        {t: histories[t].bars for t in (*long, *short)},
+        sessions,
+        list(long),
+        list(short),
+        [(e.known_at, e.direction) for e in events],
+        hold=p.hold,
+        gross=p.gross,
+        commission=p.commission,
+        slippage=p.slippage,
+        borrow=p.borrow,
+        cash=p.cash,
+    )
+    assert list(ref.equity.index) == list(sessions)
+    return ref.equity.to_numpy()
+
+
+def rel_diff(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+
+
+def assert_equity(got: np.ndarray, want: np.ndarray, sessions: pd.DatetimeIndex, what: str):
+    """Equity on every session within TOL relative; returns the largest relative difference."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape == (len(sessions),), (what, got.shape, want.shape)
+    assert np.isfinite(got).all(), f"{what}: non-finite fast equity"
+    diff = rel_diff(got, want)
+    k = int(np.argmax(diff))
+    assert diff[k] <= TOL, (
+        f"{what}: equity differs by {diff[k]:.3g} relative on {sessions[k].date()} "
+        f"(session {k}): fast {got[k]!r}, expected {want[k]!r}"
+    )
+    return float(diff[k])
+
+
+def close(got: float, want: float, what: str, floor: float = 0.0) -> None:
+    """Within TOL relative (plus an absolute ``floor``); NaN only matches NaN."""
+    if np.isnan(want) or np.isnan(got):
+        assert np.isnan(want) and np.isnan(got), f"{what}: fast {got!r}, expected {want!r}"
+        return
+    assert abs(got - want) <= TOL * abs(want) + floor, f"{what}: fast {got!r}, expected {want!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# The real data
+# --------------------------------------------------------------------------------------------
+
+START = "2015-01-01"
+
+
+@pytest.fixture(scope="module")
+def real(shared_market_data):
+    universe = load_universe()
+    histories = CsvPriceSource(shared_market_data).load((*universe.traded, universe.benchmark))
+    return universe, histories, list(load_events().events)
+
+
+def real_market(real, start: str | None = START, end: str | None = None) -> MarketData:
+    universe, histories, _ = real
+    lo = pd.Timestamp(start) if start else None
+    hi = pd.Timestamp(end) if end else None
+    sessions = resolve_sessions(lo, hi, histories)
+    assert list(sessions) == list(benchmark_sessions(histories, universe.benchmark, start, end))
+    return align(histories, sessions, universe.traded, universe.benchmark)
+
+
+@dataclass
+class RealRun:
+    market: MarketData
+    plan: BookPlan
+    engine: EngineResult
+
+
+@pytest.fixture(scope="module")
+def default_run(real) -> RealRun:
+    universe, _, events = real
+    market = real_market(real)
+    plan = plan_for(market, universe.long, universe.short, events, DEFAULT)
+    return RealRun(market, plan, backtrader_equity(market, plan, DEFAULT))
+
+
+@pytest.mark.shared_data
+def test_default_run_equals_backtrader_and_reference(real, default_run):
+    universe, histories, events = real
+    run = default_run
+    assert len(run.plan.books) == 32 and len(run.market.sessions) == 2921
+    equity = fast(run.market, run.plan, [DEFAULT]).equity()[0]
+    bt = run.engine.equity["equity"].to_numpy()
+    assert_equity(equity, bt, run.market.sessions, "default run vs backtrader")
+    ref = reference_equity(
+        histories, run.market.sessions, universe.long, universe.short, events, DEFAULT
+    )
+    assert_equity(equity, ref, run.market.sessions, "default run vs reference")
+
+
+def mixed_params(n: int, seed: int) -> list[Params]:
+    """The default config, two extremes, then random gross/costs/cash (H fixed: one plan)."""
+    rng = np.random.default_rng(seed)
+    out = [
+        DEFAULT,
+        Params(gross=0.1, commission=0.0, slippage=0.0, borrow=0.0, cash=1e3),
+        Params(gross=3.0, commission=0.005, slippage=0.005, borrow=0.2, cash=1e8),
+    ]
+    for _ in range(n - len(out)):
+        out.append(
+            Params(
+                gross=float(rng.uniform(0.1, 3.0)),
+                commission=float(rng.choice([0.0, rng.uniform(0, 0.005)])),
+                slippage=float(rng.choice([0.0, rng.uniform(0, 0.005)])),
+                borrow=float(rng.choice([0.0, rng.uniform(0, 0.2)])),
+                cash=float(10 ** rng.uniform(3, 8)),
+            )
+        )
+    return out
+
+
+MIXED = mixed_params(50, seed=5)
+MIXED_BACKTRADER_ROWS = (0, 1, 2, 17, 38)
+
+
+@pytest.mark.shared_data
+def test_mixed_batch_in_one_call(real, default_run):
+    """50 configs in ONE evaluate call on the default plan (built with G=1): every row against
+    the reference, 5 rows against backtrader run with their own plan (sized with their G), and
+    every row equal to its own single-config evaluation (rows do not leak into each other)."""
+    universe, histories, events = real
+    market, plan = default_run.market, default_run.plan
+    arrays = plan_arrays(market, plan)
+    equity = evaluate(arrays, batch(MIXED)).equity()
+    assert equity.shape == (len(MIXED), len(market.sessions))
+    for k, p in enumerate(MIXED):
+        ref = reference_equity(histories, market.sessions, universe.long, universe.short, events, p)
+        assert_equity(equity[k], ref, market.sessions, f"row {k} {p} vs reference")
+        alone = evaluate(arrays, batch([p])).equity()[0]
+        assert rel_diff(equity[k], alone).max() <= 1e-14, f"row {k} differs from its own call"
+    for k in MIXED_BACKTRADER_ROWS:
+        p = MIXED[k]
+        own_plan = plan_for(market, universe.long, universe.short, events, p)
+        bt = backtrader_equity(market, own_plan, p).equity["equity"].to_numpy()
+        assert_equity(equity[k], bt, market.sessions, f"row {k} {p} vs backtrader")
+
+
+REAL_VARIANTS = {
+    "H1": (dict(), Params(hold=1)),
+    "H20-G3-high-costs": (
+        dict(),
+        Params(hold=20, gross=3.0, commission=0.005, slippage=0.01, borrow=0.2),
+    ),
+    # ends with a book open; SNDK lists inside; ENTG and ASML end inside
+    "end-inside-a-book": (dict(start="2024-01-01", end="2026-07-01"), DEFAULT),
+    # the first book's entry (2023-02-02) is the run's first session: ignored
+    "start-on-an-entry": (dict(start="2023-02-02"), Params(hold=10, gross=0.5)),
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", list(REAL_VARIANTS))
+def test_real_variants_against_reference(real, name):
+    """Other plans on the real data (hold, run window), with 3 cost configs per call."""
+    universe, histories, events = real
+    window, base = REAL_VARIANTS[name]
+    market = real_market(real, window.get("start", START), window.get("end"))
+    plan = plan_for(market, universe.long, universe.short, events, base)
+    params = [
+        base,
+        Params(base.hold, 2.0, 0.0, 0.0, 0.0, 5e4),
+        Params(base.hold, 0.7, 0.003, 0.001, 0.05, 3e7),
+    ]
+    equity = fast(market, plan, params).equity()
+    for k, p in enumerate(params):
+        ref = reference_equity(histories, market.sessions, universe.long, universe.short, events, p)
+        assert_equity(equity[k], ref, market.sessions, f"{name} {p} vs reference")
+
+
+@pytest.mark.shared_data
+def test_real_variant_open_book_at_the_end_against_backtrader(real):
+    universe, _, events = real
+    market = real_market(real, "2024-01-01", "2026-07-01")
+    plan = plan_for(market, universe.long, universe.short, events, DEFAULT)
+    assert plan.books[-1].exit is None
+    bt = backtrader_equity(market, plan, DEFAULT).equity["equity"].to_numpy()
+    equity = fast(market, plan, [DEFAULT]).equity()[0]
+    assert_equity(equity, bt, market.sessions, "end-inside-a-book vs backtrader")
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic edge cases of test_parity.py
+# --------------------------------------------------------------------------------------------
+
+SYN_PARAMS = {
+    "default": (DEFAULT, 0),
+    "G1.5-high-costs-seed1": (
+        Params(
+            gross=1.5,
+            commission=HIGH_COSTS.commission,
+            slippage=HIGH_COSTS.slippage,
+            borrow=HIGH_COSTS.borrow,
+            cash=31_415.9,
+        ),
+        1,
+    ),
+}
+
+
+def run_case(name: str, p: Params = DEFAULT, seed: int = 0) -> Run:
+    """A synthetic case of test_parity.py through backtrader and the reference."""
+    case = SYN_CASES[name]
+    histories = synthetic_histories(case.spans, seed)
+    return run_both(
+        histories,
+        case.long,
+        case.short,
+        "BM",
+        make_events(case.events),
+        start=SYN_START,
+        end=case.end,
+        rules=p.rules,
+        costs=p.costs,
+        cash=p.cash,
+    )
+
+
+@pytest.mark.parametrize("variant", list(SYN_PARAMS))
+@pytest.mark.parametrize("name", list(SYN_CASES))
+def test_synthetic_edge_case(name, variant):
+    p, seed = SYN_PARAMS[variant]
+    run = run_case(name, p, seed)
+    if variant == "default":
+        assert [b.closed_by for b in run.plan.books] == [b[2] for b in SYN_CASES[name].books]
+    equity = fast(run.market, run.plan, [p]).equity()[0]
+    sessions = run.market.sessions
+    assert_equity(equity, run.engine.equity["equity"].to_numpy(), sessions, "vs backtrader")
+    assert_equity(equity, run.reference.equity.to_numpy(), sessions, "vs reference")
+
+
+# The rules put no limit on cash, but backtrader's broker refuses an order whose cost exceeds
+# its cash (checksubmit): here the only short ends mid-book at G = 2 and its cover costs more
+# than the cash left after buying the longs. The fast engine runs it; backtrader fails.
+BEYOND_CASH = ("whole-short-side-ends", Params(gross=2.0), 0)
+
+
+def test_cover_beyond_cash_fast_equals_reference():
+    name, p, seed = BEYOND_CASH
+    case = SYN_CASES[name]
+    histories = synthetic_histories(case.spans, seed)
+    sessions = resolve_sessions(pd.Timestamp(SYN_START), None, histories)
+    market = align(histories, sessions, (*case.long, *case.short), "BM")
+    events = make_events(case.events)
+    plan = plan_for(market, case.long, case.short, events, p)
+    assert next(d.close for d in plan.decisions.values() if d.close) == (market.column("SA"),)
+    equity = fast(market, plan, [p]).equity()[0]
+    ref = reference_equity(histories, sessions, case.long, case.short, events, p)
+    assert_equity(equity, ref, sessions, "vs reference")
+
+
+def test_cover_beyond_cash_fast_equals_backtrader():
+    name, p, seed = BEYOND_CASH
+    run = run_case(name, p, seed)
+    equity = fast(run.market, run.plan, [p]).equity()[0]
+    assert_equity(
+        equity, run.engine.equity["equity"].to_numpy(), run.market.sessions, "vs backtrader"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Random markets and configs (hypothesis)
+# --------------------------------------------------------------------------------------------
+
+POOL_LONG = ("L1", "L2", "L3", "L4")
+POOL_SHORT = ("S1", "S2", "S3", "S4", "S5")
+# Windows over holidays and DST changes: Thanksgiving/Christmas 2018 and the 2018-12-05
+# closure; DST 2020-03-08 and Good Friday 2020-04-10; 2021-07-05; Christmas/New Year 2022-23;
+# DST 2024-03-10 and Good Friday 2024-03-29; Christmas 2024 and the 2025-01-09 closure.
+ANCHORS = ("2018-11-12", "2020-02-24", "2021-06-14", "2022-11-14", "2024-02-26", "2024-12-02")
+TIMES = (
+    None,  # date only: 23:59:59 New York
+    "02:30",  # inside the spring-forward gap on a DST Sunday
+    "08:00",
+    "09:29:59",
+    "09:30",  # not strictly before the open
+    "09:30:01",
+    "12:00",
+    "16:00",
+    "16:30",
+    "13:30:00Z",
+    "21:00:00+09:00",
+)
+SPANS = ("full", "full", "full", "late", "early", "both")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    sessions: pd.DatetimeIndex
+    histories: dict[str, PriceHistory]
+    long: tuple[str, ...]
+    short: tuple[str, ...]
+    events: tuple[Event, ...]
+    params: Params
+    twin: Params  # a second config of the same plan, checked against the reference
+
+    def __repr__(self) -> str:
+        spans = {
+            t: (str(h.bars.index[0].date()), str(h.bars.index[-1].date()))
+            for t, h in self.histories.items()
+            if t != "BM"
+        }
+        events = [(e.known_at.isoformat(), e.direction) for e in self.events]
+        return (
+            f"Scenario({self.sessions[0].date()}..{self.sessions[-1].date()} "
+            f"({len(self.sessions)} sessions), long={self.long}, short={self.short}, "
+            f"spans={spans}, events={events}, params={self.params}, twin={self.twin})"
+        )
+
+
+def params_strategy(hold: int):
+    bp = st.floats(0.0, 0.005)
+    return st.builds(
+        Params,
+        hold=st.just(hold),
+        gross=st.floats(0.1, 3.0),
+        commission=bp,
+        slippage=bp,
+        borrow=st.floats(0.0, 0.2),
+        cash=st.floats(3.0, 8.0).map(lambda x: 10.0**x),
+    )
+
+
+@st.composite
+def scenarios(draw) -> Scenario:
+    anchor = pd.Timestamp(draw(st.sampled_from(ANCHORS)))
+    start = anchor + pd.Timedelta(days=draw(st.integers(0, 21)))
+    n = draw(st.integers(40, 60))
+    sessions = sessions_between(start, start + pd.Timedelta(days=120))[:n]
+    seed = draw(st.integers(0, 2**16))
+    long = tuple(draw(st.lists(st.sampled_from(POOL_LONG), min_size=2, max_size=4, unique=True)))
+    short = tuple(draw(st.lists(st.sampled_from(POOL_SHORT), min_size=2, max_size=5, unique=True)))
+    histories = {"BM": history("BM", sessions, seed)}
+    for k, ticker in enumerate((*long, *short), start=1):
+        kind = draw(st.sampled_from(SPANS))
+        first, last = 0, n - 1
+        if kind in ("late", "both"):
+            first = draw(st.integers(1, n - 2))
+        if kind in ("early", "both"):
+            last = draw(st.integers(first, n - 2))  # ends before the run's last session
+        histories[ticker] = history(ticker, sessions[first : last + 1], seed + k)
+
+    days = (sessions[-1] - sessions[0]).days
+    one = st.tuples(  # (calendar day offset, time of day, direction)
+        st.integers(-5, days + 3), st.sampled_from(TIMES), st.sampled_from((1, 1, 1, -1))
+    )
+    rows = draw(
+        st.lists(st.tuples(one, st.none() | one.map(lambda e: e[1:])), min_size=1, max_size=8)
+    )
+    texts = []
+    for (offset, time, direction), pair in rows:
+        day = str((sessions[0] + pd.Timedelta(days=offset)).date())
+        texts.append((day, time, direction))
+        if pair is not None:  # a second event the same calendar day
+            texts.append((day, *pair))
+    events = tuple(
+        Event(f"e{k}", parse_known_at(day if time is None else f"{day}T{time}"), direction)
+        for k, (day, time, direction) in enumerate(texts)
+    )
+    hold = draw(st.integers(1, 15))
+    return Scenario(
+        sessions,
+        histories,
+        long,
+        short,
+        events,
+        draw(params_strategy(hold)),
+        draw(params_strategy(hold)),
+    )
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios())
+def test_random_markets_and_configs(scenario: Scenario):
+    """Fast vs backtrader (same plan) on every session; both configs also vs the reference."""
+    s = scenario
+    market = align(s.histories, s.sessions, (*s.long, *s.short), "BM")
+    plan = plan_for(market, s.long, s.short, s.events, s.params)
+    event(f"books: {min(len(plan.books), 3)}")
+    exits = {b.id: b.exit for b in plan.books}
+    for closed_by in {b.closed_by for b in plan.books} | {
+        "name data_end" for d in plan.decisions.values() if d.close and d.fill != exits[d.book]
+    }:
+        event(f"closed by {closed_by}")
+    event(f"extended: {any(b.extensions for b in plan.books)}")
+    equity = fast(market, plan, [s.params, s.twin]).equity()
+    bt = backtrader_equity(market, plan, s.params).equity["equity"].to_numpy()
+    assert_equity(equity[0], bt, s.sessions, "vs backtrader")
+    for row, p in enumerate((s.params, s.twin)):
+        ref = reference_equity(s.histories, s.sessions, s.long, s.short, s.events, p)
+        assert_equity(equity[row], ref, s.sessions, f"config {row} vs reference")
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics: quantstats on the same returns, costs and books from backtrader's frames
+# --------------------------------------------------------------------------------------------
+
+QS_METRICS = {
+    "total_return": lambda r: qs.stats.comp(r),
+    "cagr": lambda r: qs.stats.cagr(r, periods=252),
+    "sharpe": lambda r: qs.stats.sharpe(r),
+    "sortino": lambda r: qs.stats.sortino(r),
+    "volatility": lambda r: qs.stats.volatility(r),
+    "max_drawdown": lambda r: qs.stats.max_drawdown(r),
+}
+
+
+def expected_metrics(
+    fast_equity: np.ndarray, engine: EngineResult, plan: BookPlan, cash: float
+) -> dict[str, float]:
+    """quantstats on the fast engine's daily returns; the rest from backtrader's frames."""
+    eq = engine.equity["equity"]
+    returns = daily_returns(pd.Series(fast_equity, index=eq.index), cash)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = {name: float(f(returns)) for name, f in QS_METRICS.items()}
+    values = eq.to_numpy()
+    fills = engine.fills
+    notional = float((fills["shares"] * fills["price"]).abs().sum())
+    pnl = [
+        values[b.exit if b.exit is not None else len(values) - 1] - values[b.decision]
+        for b in plan.books
+    ]
+    out.update(
+        commission=float(fills["commission"].sum()),
+        slippage_cost=float(fills["slippage"].sum()),
+        borrow_cost=float(engine.borrow["fee"].sum()),
+        turnover=notional / float(values.mean()),
+        books=float(len(plan.books)),
+        winning_books=float(np.mean(np.array(pnl) > 0)) if pnl else float("nan"),
+        final_equity=float(values[-1]),
+        min_decision_equity=float(min((values[b.decision] for b in plan.books), default=cash)),
+    )
+    out["costs"] = out["commission"] + out["slippage_cost"] + out["borrow_cost"]
+    return out
+
+
+def assert_metrics(
+    ev: Evaluation, row: int, engine: EngineResult, plan: BookPlan, cash: float
+) -> None:
+    got = {name: float(v[row]) for name, v in metrics(ev).items()}
+    want = expected_metrics(ev.equity()[row], engine, plan, cash)
+    assert set(got) == set(want)
+    # backtrader's fill prices carry float noise: with s = 0 its slippage column sums to ~1e-11
+    # where the fast engine has exactly 0; allow 1e-15 of the traded notional on money amounts.
+    notional = float((engine.fills["shares"] * engine.fills["price"]).abs().sum())
+    for name in want:
+        money = name in ("commission", "slippage_cost", "borrow_cost", "costs")
+        close(got[name], want[name], name, floor=1e-15 * notional if money else 0.0)
+
+
+@pytest.mark.shared_data
+def test_default_run_metrics(default_run):
+    run = default_run
+    ev = fast(run.market, run.plan, [DEFAULT])
+    assert_metrics(ev, 0, run.engine, run.plan, DEFAULT.cash)
+    m = metrics(ev)
+    assert m["books"][0] == 32 and m["borrow_cost"][0] == pytest.approx(1641.3953884827629)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("row", [1, 2, 17])
+def test_mixed_batch_metrics(real, default_run, row):
+    """Metrics of a row of the 50-config call equal those of its own backtrader run."""
+    universe, _, events = real
+    market = default_run.market
+    ev = fast(market, default_run.plan, MIXED)
+    p = MIXED[row]
+    plan = plan_for(market, universe.long, universe.short, events, p)
+    assert_metrics(ev, row, backtrader_equity(market, plan, p), plan, p.cash)
+
+
+METRIC_CASES = {  # label: (synthetic case, config, price seed)
+    "extension": ("extension", DEFAULT, 0),
+    "extension-G3-high-costs": (
+        "extension",
+        Params(gross=3.0, commission=0.005, slippage=0.01, borrow=0.2, cash=12_345.0),
+        1,
+    ),
+    "counter-closes": ("counter-closes", Params(gross=0.3, cash=1e8), 0),
+    "all-names-ended-is-flat": ("all-names-ended-is-flat", Params(gross=2.0, borrow=0.1), 1),
+    "name-ends-mid-hold": (
+        "name-ends-mid-hold",
+        Params(commission=0.002, slippage=0.003, borrow=0.15),
+        0,
+    ),
+    "run-end-cuts-a-book": ("run-end-cuts-a-book", Params(gross=1.5, borrow=0.2), 0),
+    "mixed-sums-no-costs": (
+        "mixed-sums",
+        Params(gross=0.8, commission=0.0, slippage=0.0, borrow=0.0),
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("label", list(METRIC_CASES))
+def test_synthetic_metrics(label):
+    name, p, seed = METRIC_CASES[label]
+    run = run_case(name, p, seed)
+    ev = fast(run.market, run.plan, [p])
+    equity = ev.equity()[0]
+    assert_equity(
+        equity, run.engine.equity["equity"].to_numpy(), run.market.sessions, "vs backtrader"
+    )
+    assert_equity(equity, run.reference.equity.to_numpy(), run.market.sessions, "vs reference")
+    assert_metrics(ev, 0, run.engine, run.plan, p.cash)
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals
+# --------------------------------------------------------------------------------------------
+
+
+class KellyRules(RotationRules):
+    """A sizing model of its own: the closed form of the fast engine does not describe it."""
+
+    def weights(self, n_long: int, n_short: int) -> tuple[float, float]:
+        return 0.8 / n_long, -0.2 / n_short
+
+
+class TieredCosts(CostModel):
+    def commission_on(self, shares: float, price: float) -> float:
+        return max(1.0, super().commission_on(shares, price))
+
+
+def test_check_supported_accepts_the_baseline():
+    check_supported(RotationRules(hold_sessions=3, gross=2.0), CostModel(0.001, 0.0, 0.1))
+
+
+def test_check_supported_refuses_other_sizing():
+    with pytest.raises(UnsupportedConfig, match=r"baseline sizing.*KellyRules.*backtrader"):
+        check_supported(KellyRules(), CostModel())
+
+
+def test_check_supported_refuses_other_costs():
+    with pytest.raises(UnsupportedConfig, match=r"baseline cost model.*TieredCosts.*backtrader"):
+        check_supported(RotationRules(), TieredCosts())
+
+
+# --------------------------------------------------------------------------------------------
+# No book
+# --------------------------------------------------------------------------------------------
+
+NO_BOOK_PARAMS = [
+    DEFAULT,
+    Params(gross=3.0, commission=0.005, slippage=0.005, borrow=0.2, cash=1234.5),
+]
+
+
+def assert_no_book_metrics(ev: Evaluation, engine: EngineResult, plan: BookPlan, row: int):
+    p = NO_BOOK_PARAMS[row]
+    m = {name: float(v[row]) for name, v in metrics(ev).items()}
+    assert m["books"] == 0 and np.isnan(m["winning_books"])
+    for name in (
+        "total_return",
+        "cagr",
+        "volatility",
+        "max_drawdown",
+        "turnover",
+        "commission",
+        "slippage_cost",
+        "borrow_cost",
+        "costs",
+    ):
+        assert m[name] == 0, name
+    assert np.isnan(m["sharpe"]) and np.isnan(m["sortino"])
+    assert m["final_equity"] == p.cash and m["min_decision_equity"] == p.cash
+    assert_metrics(ev, row, engine, plan, p.cash)  # quantstats agrees (NaN Sharpe/Sortino)
+
+
+@pytest.mark.shared_data
+def test_no_book_on_the_real_data(real):
+    """2015-2016: no event enters, the equity is the cash on every session."""
+    universe, _, events = real
+    market = real_market(real, START, "2016-12-30")
+    plan = plan_for(market, universe.long, universe.short, events, DEFAULT)
+    assert plan.books == [] and plan.decisions == {}
+    ev = fast(market, plan, NO_BOOK_PARAMS)
+    for row, p in enumerate(NO_BOOK_PARAMS):
+        assert (ev.equity()[row] == p.cash).all()
+        engine = backtrader_equity(market, plan, p)
+        assert (engine.equity["equity"].to_numpy() == p.cash).all()
+        assert_no_book_metrics(ev, engine, plan, row)
+
+
+def test_no_book_synthetic():
+    """+1 and -1 entering the same session while flat: nothing opens."""
+    run = run_case("plus-minus-while-flat")
+    assert run.plan.books == [] and len(run.plan.outcomes) == 2
+    ev = fast(run.market, run.plan, NO_BOOK_PARAMS)
+    for row, p in enumerate(NO_BOOK_PARAMS):
+        assert (ev.equity()[row] == p.cash).all()
+        engine = backtrader_equity(run.market, run.plan, p)
+        assert_no_book_metrics(ev, engine, run.plan, row)

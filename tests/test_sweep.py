@@ -1,0 +1,240 @@
+"""Grids and sweeps: expansion, outputs, resume after a crash, executors, verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests import cli, sweep
+from backtests.config import ConfigError
+from backtests.grid import load_grid
+
+SMALL_GRID = """
+[run]
+start = 2025-01-01
+end = 2026-08-14
+
+[grid]
+"strategy.hold_sessions" = [1, 5, 10]
+"strategy.gross" = [0.5, 1.0]
+"costs.slippage_bps" = [0, 5]
+
+[[exclude]]
+"strategy.hold_sessions" = 10
+"costs.slippage_bps" = [5]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "grid.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def csv_settings(folder: Path) -> dict:
+    return {"data.source": "csv", "data.dir": str(folder)}
+
+
+def test_grid_expands_in_order_and_excludes(tmp_path):
+    grid = load_grid(write(tmp_path, SMALL_GRID))
+    assert grid.keys == ("strategy.hold_sessions", "strategy.gross", "costs.slippage_bps")
+    assert len(grid) == 3 * 2 * 2 - 2
+    combos = [tuple(grid.params(i).values()) for i in range(len(grid))]
+    assert combos[:3] == [(1, 0.5, 0), (1, 0.5, 5), (1, 1.0, 0)]
+    assert (10, 0.5, 5) not in combos
+    assert grid.config(1).costs.slippage_bps == 5
+    assert grid.config(0).run.start.isoformat() == "2025-01-01"
+    assert grid.name == "grid"
+
+
+def test_grid_base_file_and_overrides(tmp_path):
+    write(tmp_path, "[strategy]\nmax_gross = 5.0\n[costs]\nborrow_bps = 80\n", "base.toml")
+    text = 'base = "base.toml"\n[grid]\n"strategy.gross" = [4.0]\n'
+    grid = load_grid(write(tmp_path, text), ["costs.commission_bps=3"])
+    assert len(grid) == 1
+    config = grid.config(0)
+    assert (config.strategy.gross, config.costs.borrow_bps, config.costs.commission_bps) == (
+        4.0,
+        80,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ('[grid]\n"strategy.hold_session" = [1]\n', ["strategy.hold_session", "hold_sessions"]),
+        ('[grid]\n"strategy.gross" = []\n', ["non-empty list"]),
+        ("[run]\nstart = 2020-01-01\n", ["no [grid]"]),
+        ('[grid]\n"strategy.gross" = [1.0]\n[[exclude]]\n"costs.slippage_bps" = 1\n', ["exclude"]),
+        ('[grid]\n"strategy.gross" = [1.0, 4.0]\n', ["combination", "max_gross"]),
+        ('[grid]\n"strategy.hold_sessions" = [1, 0]\n', ["hold_sessions = 0", "greater than"]),
+        ('[grid]\n"strategy.gross" = [1.0]\n[[exclude]]\n"strategy.gross" = 1.0\n', ["no comb"]),
+    ],
+)
+def test_grid_errors_are_clear(tmp_path, text, fragments):
+    with pytest.raises(ConfigError) as info:
+        load_grid(write(tmp_path, text))
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, shared_market_data):
+    folder = tmp_path_factory.mktemp("grid")
+    grid = load_grid(write(folder, SMALL_GRID), [], csv_settings(shared_market_data))
+    data = sweep.load_sweep_data(grid)
+    full = sweep.run_sweep(grid, data, folder / "full")
+    return grid, data, full
+
+
+def test_sweep_rows_match_single_backtests(small):
+    grid, data, full = small
+    table = sweep.results_table(grid, full.table)
+    assert list(table["config"]) == list(range(len(grid)))
+    # Every row equals the fast engine run alone, and backtrader agrees on two of them.
+    checks = sweep.verify(grid, data, [0, len(grid) - 1])
+    assert all(diff <= 1e-9 for _, diff in checks), checks
+    assert table["books"].dtype.kind == "i"
+    assert (table.loc[table["strategy.hold_sessions"] == 1, "books"] > 0).all()
+
+
+def test_sweep_resumes_after_a_crash(small, tmp_path):
+    grid, data, full = small
+    out = tmp_path / "crashy"
+    calls = []
+
+    def crash_after_first_task(n):
+        calls.append(n)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(grid, data, out, on_progress=crash_after_first_task)
+    saved = sweep.Checkpoint(out, grid).load()
+    assert 0 < len(saved) < len(grid)
+    resumed = sweep.run_sweep(grid, data, out)
+    assert resumed.resumed == len(saved)
+    assert resumed.computed == len(grid) - len(saved)
+    pd.testing.assert_frame_equal(resumed.table, full.table)
+
+
+def test_sweep_refuses_another_grids_folder(small, tmp_path):
+    grid, _, _ = small
+    out = tmp_path / "shared"
+    sweep.Checkpoint(out, grid)
+    other = load_grid(write(tmp_path, SMALL_GRID.replace("[1, 5, 10]", "[2]")))
+    with pytest.raises(sweep.SweepError, match="another grid"):
+        sweep.Checkpoint(out, other)
+
+
+def test_local_workers_and_dask_equal_the_serial_run(small, tmp_path):
+    grid, data, full = small
+    pooled = sweep.run_sweep(grid, data, tmp_path / "pool", workers=2)
+    pd.testing.assert_frame_equal(pooled.table, full.table)
+    distributed = sweep.run_sweep(grid, data, tmp_path / "dask", executor="dask", workers=2)
+    pd.testing.assert_frame_equal(distributed.table, full.table)
+
+
+def test_sweep_cli_writes_outputs(capsys, shared_market_data, tmp_path):
+    grid_file = write(tmp_path, SMALL_GRID)
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "sweep",
+            str(grid_file),
+            "--data-dir",
+            str(shared_market_data),
+            "--out",
+            str(out),
+            "--verify-top",
+            "2",
+            "--heatmap",
+            "strategy.hold_sessions,strategy.gross",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Top configs by sharpe" in captured.out
+    assert "Fast engine vs backtrader" in captured.out
+    parquet = pd.read_parquet(out / "sweep.parquet")
+    csv = pd.read_csv(out / "sweep.csv")
+    assert len(parquet) == len(csv) == 10
+    assert list(parquet.columns[:4]) == [
+        "config",
+        "strategy.hold_sessions",
+        "strategy.gross",
+        "costs.slippage_bps",
+    ]
+    for name in (
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "volatility",
+        "books",
+        "winning_books",
+        "turnover",
+        "costs",
+    ):
+        assert np.allclose(parquet[name], csv[name], rtol=1e-15, equal_nan=True), name
+    png = out / "heatmap_sharpe_strategy-hold_sessions_strategy-gross.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A rerun of the same grid computes nothing and writes the same table.
+    code = cli.main(
+        [
+            "sweep",
+            str(grid_file),
+            "--data-dir",
+            str(shared_market_data),
+            "--out",
+            str(out),
+            "--top",
+            "0",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "(0 computed, 10 from the checkpoint)" in " ".join(captured.out.split())
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), parquet)
+
+
+def test_sweep_cli_bad_options_are_one_line(capsys, shared_market_data, tmp_path):
+    grid_file = write(tmp_path, SMALL_GRID)
+    for extra, fragment in (
+        (["--heatmap", "strategy.gross"], "--heatmap"),
+        (["--metric", "sharp"], "--metric"),
+        (["--executor", "ray"], "--executor"),
+    ):
+        code = cli.main(["sweep", str(grid_file), "--data-dir", str(shared_market_data), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert len([x for x in err.splitlines() if x.strip()]) == 1
+        assert fragment in err
+
+
+def test_verification_failure_exits_1(capsys, monkeypatch, shared_market_data, tmp_path):
+    monkeypatch.setattr(sweep, "verify", lambda grid, data, indices: [(i, 1e-6) for i in indices])
+    import backtests.sweep_cli as sweep_cli
+
+    monkeypatch.setattr(sweep_cli, "verify", sweep.verify)
+    code = cli.main(
+        [
+            "sweep",
+            str(write(tmp_path, SMALL_GRID)),
+            "--data-dir",
+            str(shared_market_data),
+            "--out",
+            str(tmp_path / "o"),
+            "--verify-top",
+            "1",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "disagree" in err
