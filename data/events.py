@@ -13,10 +13,8 @@ README for its caveats.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +25,7 @@ import pandas as pd
 
 from data.calendar import NEW_YORK
 from data.errors import DataError, where
+from data.textfiles import csv_rows, decode_text, read_input
 
 REQUIRED_EVENT_COLUMNS = ("known_at", "direction")
 OPTIONAL_EVENT_COLUMNS = ("id", "category", "headline", "companies", "source")
@@ -149,13 +148,9 @@ def _scan_events_csv(text: str, path: str) -> _Scan:
 
     Rows are not read when a required column is missing.
     """
-    reader = csv.reader(io.StringIO(text))
     scan = _Scan()
     seen_ids: dict[str, int] = {}
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            continue
-        line = reader.line_num
+    for line, row in csv_rows(text):
         if scan.header is None:
             scan.header = [c.strip().lower() for c in row]
             scan.header_problems = _header_problems(scan.header, path)
@@ -273,15 +268,9 @@ def check_events_file(path: Path | str) -> EventsCheck:
     """
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        return EventsCheck(file, (f"events file {file} does not exist",), (), 0)
-    except OSError as exc:
-        return EventsCheck(file, (f"cannot read events file {file}: {exc.strerror or exc}",), (), 0)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return EventsCheck(file, (f"{file} is not UTF-8 text ({exc.reason})",), (), 0)
+        text = decode_text(read_input(path, "events file"), file)
+    except DataError as exc:
+        return EventsCheck(file, (str(exc),), (), 0)
     scan = _scan_events_csv(text, file)
     problems = [*scan.header_problems, *scan.problems]
     if scan.header is None:
@@ -306,7 +295,9 @@ def _header_problems(header: list[str], path: str) -> list[str]:
             continue
         candidates = sorted(known - set(header))
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.85) or [
-            k for k in candidates if name[:5] == k[:5] and len(name) >= 5  # company -> companies
+            k
+            for k in candidates
+            if name[:5] == k[:5] and len(name) >= 5  # company -> companies
         ]
         if close:
             problems.append(f"{path}: unknown column {name!r}; did you mean {close[0]!r}?")
@@ -314,11 +305,7 @@ def _header_problems(header: list[str], path: str) -> list[str]:
 
 
 def _calendar_from_bytes(raw: bytes, path: str) -> EventCalendar:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason})") from exc
-    events = parse_events_csv(text, path)
+    events = parse_events_csv(decode_text(raw, path), path)
     categories = tuple(sorted({e.category for e in events}))
     return EventCalendar(events, path, hashlib.sha256(raw).hexdigest(), categories)
 
@@ -328,14 +315,8 @@ def load_events(path: Path | str | None = None) -> EventCalendar:
     if path is None:
         resource = resources.files("data").joinpath(BUNDLED_EVENTS)
         return _calendar_from_bytes(resource.read_bytes(), f"<bundled>/{BUNDLED_EVENTS}")
-    file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"events file {file} does not exist; pass --events FILE") from None
-    except OSError as exc:
-        raise DataError(f"cannot read events file {file}: {exc.strerror or exc}") from exc
-    return _calendar_from_bytes(raw, str(file))
+    raw = read_input(path, "events file", hint="; pass --events FILE")
+    return _calendar_from_bytes(raw, str(path))
 
 
 _NAMED_HOUR_RE = re.compile(

@@ -22,7 +22,6 @@ with file and line. Files with bad rows are refused unless the caller asks to sk
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import xml.parsers.expat
@@ -37,6 +36,7 @@ import pandas as pd
 
 from data.errors import DataError, where
 from data.events import parse_known_at
+from data.textfiles import csv_rows, decode_text, read_input
 
 NEWS_COLUMNS = ("published_at", "headline", "source", "url", "summary", "tickers")
 REQUIRED_NEWS_COLUMNS = ("published_at", "headline")
@@ -120,19 +120,11 @@ def load_news(
 def read_news_file(path: Path | str) -> tuple[list[NewsItem], list[BadRow]]:
     """Read one news file; return its good rows and its bad rows (file-level problems raise)."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"news file {file} does not exist") from None
-    except OSError as exc:
-        raise DataError(f"cannot read news file {file}: {exc.strerror or exc}") from exc
+    raw = read_input(file, "news file")
     kind = _FORMATS.get(file.suffix.lower()) or _sniff(raw)
     if kind == "feed":
         return _read_feed(raw, str(file))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = decode_text(raw, file)
     if not text.strip():
         raise DataError(f"{file} is empty; expected a header with published_at,headline")
     return (_read_jsonl if kind == "jsonl" else _read_csv)(text, str(file))
@@ -191,14 +183,10 @@ def _text(value: object) -> str:
 
 
 def _read_csv(text: str, path: str) -> tuple[list[NewsItem], list[BadRow]]:
-    reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     items: list[NewsItem] = []
     bad: list[BadRow] = []
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            continue
-        line = reader.line_num
+    for line, row in csv_rows(text):
         if header is None:
             header = [c.strip().lower() for c in row]
             _check_columns(header, path)

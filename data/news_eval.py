@@ -11,8 +11,6 @@ Acceptance figures: the share of should-trigger headlines whose predicted direct
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from data.classifier import Verdict, classify_headline
 from data.errors import DataError, where
 from data.news_rules import Rules
+from data.textfiles import csv_rows, decode_text, read_input
 
 NONE = "none"
 
@@ -92,20 +91,11 @@ def load_labelled(path: Path | str, rules: Rules) -> list[LabelledHeadline]:
     """Read a labelled CSV; DataError (file, line, column) for an unknown category, a direction
     that contradicts the category, an empty headline or a missing column."""
     file = Path(path)
-    try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"labelled file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read labelled file {file}: {exc}") from None
+    text = decode_text(read_input(file, "labelled file"), file)
     directions = {c.name: c.direction for c in rules.categories}
-    reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rows: list[LabelledHeadline] = []
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            continue
-        line = reader.line_num
+    for line, row in csv_rows(text):
         if header is None:
             header = [c.strip().lower() for c in row]
             missing = [c for c in ("headline", "label_category") if c not in header]

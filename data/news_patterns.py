@@ -95,9 +95,7 @@ class Headline:
             return frozenset(i for f in forms for i in self._by_lower.get(f, ()))
         upper = text.upper()  # this spelling or ALL CAPS
         if word.prefix:
-            return frozenset(
-                i for i, w in self._words if w.startswith(text) or w.startswith(upper)
-            )
+            return frozenset(i for i, w in self._words if w.startswith(text) or w.startswith(upper))
         suffixes = ("", "s", "S", "es", "ES", "Es", "eS")
         return frozenset(
             i for form in (text, upper) for s in suffixes for i in self._by_text.get(form + s, ())

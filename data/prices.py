@@ -7,9 +7,7 @@ produce them; :mod:`data.market` aligns them to the run's sessions.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import DataError, where
+from data.textfiles import csv_rows, decode_text, read_input
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 REQUIRED_COLUMNS = ("date", *PRICE_FIELDS)
@@ -128,23 +127,20 @@ def parse_price_csv(text: str, ticker: str, path: str) -> pd.DataFrame:
 
     Raises :class:`DataError` naming ticker, file, line and column for the first problem found.
     """
-    reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    for row in reader:
-        if not row or all(not cell.strip() for cell in row):
-            continue
+    for line, row in csv_rows(text):
         if header is None:
             header = [_normalise_header(c) for c in row]
             continue
         if len(row) != len(header):
             raise DataError(
-                f"{ticker}: {where(path, reader.line_num)}: {len(row)} fields, but the header "
-                f"has {len(header)}"
+                f"{ticker}: {where(path, line)}: {len(row)} fields, but the header has "
+                f"{len(header)}"
             )
         rows.append(row)
-        lines.append(reader.line_num)
+        lines.append(line)
     if header is None:
         raise DataError(f"{ticker}: {path} is empty; expected a header {ACCEPTED_FORMATS}")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -231,13 +227,6 @@ def validate_bars(
 
 def read_price_csv(path: Path, ticker: str) -> PriceHistory:
     """Read one ticker's CSV file (shared format or Yahoo export) into a PriceHistory."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{ticker}: cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{ticker}: {path} is not UTF-8 text ({exc.reason})") from exc
-    bars = parse_price_csv(text, ticker, str(path))
+    raw = read_input(path, f"{ticker}: price file")
+    bars = parse_price_csv(decode_text(raw, f"{ticker}: {path}"), ticker, str(path))
     return PriceHistory(ticker, bars, str(path), hashlib.sha256(raw).hexdigest())

@@ -341,7 +341,7 @@ def test_load_events_directory_is_an_error(tmp_path):
     with pytest.raises(DataError) as exc_info:
         load_events(tmp_path)
     message = one_line(exc_info)
-    assert str(tmp_path) in message and "cannot read events file" in message
+    assert str(tmp_path) in message and "is a folder, not a file" in message
 
 
 def test_load_events_not_utf8(tmp_path):

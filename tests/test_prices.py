@@ -283,7 +283,7 @@ def test_read_price_csv_missing_file(tmp_path):
     with pytest.raises(DataError) as exc_info:
         read_price_csv(path, "ABC")
     message = one_line(exc_info)
-    assert message.startswith(f"ABC: cannot read {path}")
+    assert message == f"ABC: price file {path} does not exist"
 
 
 def test_read_price_csv_error_names_the_real_file(tmp_path):
