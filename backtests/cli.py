@@ -16,9 +16,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from backtests.cli_options import (
+    ConfigArg,
+    DataDirOption,
+    DebugOption,
+    EndOption,
+    EventsOption,
+    SetOption,
+    StartOption,
+)
+from backtests.compare_cli import compare
 from backtests.config import load_config, with_cli_options
+from backtests.event_study_cli import event_study
 from backtests.events_cli import events_app
+from backtests.placebo_cli import placebo
 from backtests.sweep_cli import sweep
+from backtests.walk_forward_cli import walk_forward
 from data.errors import CapexRotationError
 
 app = typer.Typer(
@@ -37,35 +50,18 @@ def _root() -> None:
     """Backtest the capex-to-efficiency rotation on dated news."""
 
 
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
-
-
 @app.command()
 def backtest(
-    config_file: Annotated[
-        Path | None,
-        typer.Argument(metavar="[CONFIG.toml]", help="Config file (defaults if omitted)."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder of <TICKER>.csv files (offline); default: Yahoo via the cache.",
-        ),
-    ] = None,
-    events: Annotated[
-        Path | None, typer.Option("--events", help="Events CSV (default: the bundled calendar).")
-    ] = None,
+    config_file: ConfigArg = None,
+    data_dir: DataDirOption = None,
+    events: EventsOption = None,
     news: Annotated[
         list[Path] | None,
         typer.Option("--news", metavar="INPUT", help="Headline file to classify (repeatable)."),
     ] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", metavar="SECTION.KEY=VALUE", help="Override a config key."),
-    ] = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    overrides: SetOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default reports/runs/<name>-<hash>).")
     ] = None,
@@ -98,6 +94,10 @@ def backtest(
 
 
 app.command()(sweep)
+app.command("event-study")(event_study)
+app.command()(placebo)
+app.command("walk-forward")(walk_forward)
+app.command()(compare)
 app.add_typer(events_app, name="events")
 
 

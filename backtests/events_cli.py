@@ -202,9 +202,7 @@ def list_command(
         Path | None,
         typer.Option("--file", help="Events CSV (default: the bundled calendar)."),
     ] = None,
-    category: Annotated[
-        str | None, typer.Option("--category", help="Only this category.")
-    ] = None,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only events known on or after YYYY-MM-DD.")
     ] = None,
@@ -300,9 +298,7 @@ def _metrics_table(evaluation: Evaluation) -> Table:
 def _confusion_table(evaluation: Evaluation) -> Table:
     keys = {name: str(i) for i, name in enumerate(evaluation.labels[:-1], start=1)}
     keys[NONE] = NONE
-    table = Table(
-        title="Confusion matrix (rows: label, columns: predicted)", box=box.SIMPLE_HEAVY
-    )
+    table = Table(title="Confusion matrix (rows: label, columns: predicted)", box=box.SIMPLE_HEAVY)
     table.add_column("label", no_wrap=True)
     for name in evaluation.labels:
         table.add_column(keys[name], justify="right", no_wrap=True)

@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class SweepData:
 
     histories: dict[str, PriceHistory]
     calendars: dict[str, EventCalendar]
+    # Per-process memo of aligned markets and mapped events (filled by prepare()).
+    cache: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _events_key(file: Path | None) -> str:
@@ -115,10 +117,6 @@ class Prepared:
     rules: RotationRules
 
 
-_MARKETS: dict[tuple, MarketData] = {}
-_EVENTS: dict[tuple, tuple[EventCalendar, list]] = {}
-
-
 def prepare(data: SweepData, config: Config) -> Prepared:
     """Market (cached per process), events and plan of one config (shared by its group)."""
     universe = Universe(
@@ -126,18 +124,19 @@ def prepare(data: SweepData, config: Config) -> Prepared:
     )
     start = pd.Timestamp(config.run.start) if config.run.start else None
     end = pd.Timestamp(config.run.end) if config.run.end else None
-    key = (id(data), start, end, universe.traded, universe.benchmark)
-    market = _MARKETS.get(key)
+    markets, events = data.cache.setdefault("markets", {}), data.cache.setdefault("events", {})
+    key = (start, end, universe.traded, universe.benchmark)
+    market = markets.get(key)
     if market is None:
         sessions = resolve_sessions(start, end, data.histories)
         market = align(data.histories, sessions, universe.traded, universe.benchmark)
-        _MARKETS.clear()  # one market at a time keeps memory flat over big grids
-        _MARKETS[key] = market
-    events_key = (id(data), _events_key(config.events.file), tuple(config.events.categories))
-    if events_key not in _EVENTS:
-        calendar = data.calendars[events_key[1]].filter_categories(config.events.categories)
-        _EVENTS[events_key] = (calendar, entry_sessions([e.known_at for e in calendar.events]))
-    calendar, entries = _EVENTS[events_key]
+        markets.clear()  # one market at a time keeps memory flat over big grids
+        markets[key] = market
+    events_key = (_events_key(config.events.file), tuple(config.events.categories))
+    if events_key not in events:
+        calendar = data.calendars[events_key[0]].filter_categories(config.events.categories)
+        events[events_key] = (calendar, entry_sessions([e.known_at for e in calendar.events]))
+    calendar, entries = events[events_key]
     s = config.strategy
     rules = RotationRules(s.hold_sessions, s.gross, s.max_gross)
     plan = build_plan(market, universe.long, universe.short, calendar.events, entries, rules)

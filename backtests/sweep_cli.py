@@ -12,9 +12,9 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from backtests.cli_options import DataDirOption, DebugOption, SetOption, WorkersOption, progress_bar
 from backtests.grid import Grid, load_grid
 from backtests.sweep import (
     VERIFY_TOLERANCE,
@@ -60,10 +60,8 @@ def _heatmap_pairs(grid: Grid, requested: list[str] | None) -> list[tuple[str, s
 
 def sweep(
     grid_file: Annotated[Path, typer.Argument(metavar="GRID.toml", help="Grid file.")],
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Folder of <TICKER>.csv files (offline).")
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    data_dir: DataDirOption = None,
+    workers: WorkersOption = 1,
     executor: Annotated[str, typer.Option("--executor", help="local or dask.")] = "local",
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler.")
@@ -80,10 +78,8 @@ def sweep(
     verify_top: Annotated[
         int, typer.Option("--verify-top", min=0, help="Re-run the best K through backtrader.")
     ] = 0,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", metavar="SECTION.KEY=VALUE")
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    overrides: SetOption = None,
+    debug: DebugOption = False,
 ) -> None:
     """Run every config of a grid through the fast engine; write sweep.parquet/csv and heatmaps."""
     from reports.sweep_report import heatmap, rank, write_manifest, write_tables
@@ -103,14 +99,7 @@ def sweep(
     with err.status("loading prices and events"):
         data = load_sweep_data(grid)
     loaded = time.perf_counter()
-    progress = Progress(
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+    progress = progress_bar("sweep", err)
     try:
         with progress:
             task = progress.add_task("configs", total=len(grid))

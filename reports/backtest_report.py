@@ -9,6 +9,7 @@ import pandas as pd
 
 from reports.metrics import metrics_document
 from reports.run_folder import write_csv, write_json, write_run_folder
+from reports.run_index import run_index_files
 from reports.tearsheet import write_tearsheet
 
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "commission"]
@@ -51,4 +52,17 @@ def write_backtest_report(
         files["tearsheet.html"] = lambda p: write_tearsheet(
             p, returns, benchmark, title, parameters
         )
+    files.update(  # index.html (the page to open first) and its equity picture
+        run_index_files(
+            equity=equity,
+            benchmark=benchmark,
+            event_log=event_log,
+            books=books,
+            metrics=metrics,
+            manifest=manifest,
+            title=title,
+            parameters=parameters,
+            tearsheet=tearsheet,
+        )
+    )
     return write_run_folder(destination, files), metrics

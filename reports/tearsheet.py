@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,16 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere: no display here or 
 import pandas as pd
 
 PERIODS = 252
+# quantstats 0.0.86's template asks https://qtpylib.io for its favicon and calls an undefined
+# save() on load: offline that is a failed request and a ReferenceError in the console.
+_REMOTE_ICON = re.compile(r'<link\b[^>]*\brel="(?:shortcut )?icon"[^>]*>', re.IGNORECASE)
+_ONLOAD_SAVE = re.compile(r'(<body\b[^>]*?)\s+onload="save\(\)"', re.IGNORECASE)
+
+
+def make_offline(page: str) -> str:
+    """quantstats' page without its remote favicon and its call to a missing function."""
+    page = _REMOTE_ICON.sub('<link rel="icon" href="data:,">', page)
+    return _ONLOAD_SAVE.sub(r"\1", page)
 
 
 def write_tearsheet(
@@ -51,6 +62,8 @@ def write_tearsheet(
             strategy_title="Strategy",
             parameters=safe_params,
         )
+    # Work offline from the file system: no favicon request, no console error (see make_offline).
+    path.write_text(make_offline(path.read_text(encoding="utf-8")), encoding="utf-8")
     import matplotlib.pyplot as plt
 
     plt.close("all")

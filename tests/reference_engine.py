@@ -103,9 +103,7 @@ def reference_backtest(
         return last[ticker] == e and last[ticker] < n - 1
 
     def eligible(names: list[str], t: int, e: int) -> list[str]:
-        return [
-            x for x in names if has[x][t] and has[x][e] and not ends_early_at(x, e)
-        ]
+        return [x for x in names if has[x][t] and has[x][e] and not ends_early_at(x, e)]
 
     # --- entry sessions and the net direction entering each session ---------------------------
     opens_utc = session_opens_utc(sessions)
@@ -176,8 +174,13 @@ def reference_backtest(
                     orders.append((x, gross / 2 / len(longs) * equity[t] / closes[x][t]))
                 for x in shorts:
                     orders.append((x, -gross / 2 / len(shorts) * equity[t] / closes[x][t]))
-                book = {"entry": e, "exit": e + hold, "held": [*longs, *shorts],
-                        "longs": tuple(longs), "shorts": tuple(shorts)}
+                book = {
+                    "entry": e,
+                    "exit": e + hold,
+                    "held": [*longs, *shorts],
+                    "longs": tuple(longs),
+                    "shorts": tuple(shorts),
+                }
                 books.append(book)
             continue
         if s > 0:

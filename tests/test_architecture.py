@@ -43,8 +43,9 @@ def test_reports_use_only_the_error_type_from_data():
     for path in sorted((REPO / "reports").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("data"):
-                assert node.module == "data.errors", f"{path.name} imports {node.module}"
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module == "data" or module.startswith("data."):
+                assert module == "data.errors", f"{path.name} imports {module}"
 
 
 def test_ruff_clean():

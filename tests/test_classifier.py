@@ -157,9 +157,7 @@ def test_headline_index_agrees_with_word_matches(pieces, text, prefix, number):
     """The per-headline lookup tables give exactly the tokens the reference rule accepts."""
     headline = Headline(" ".join(pieces))
     word = _word(text, prefix=prefix, number=number)
-    expected = {
-        i for i, t in enumerate(headline.tokens) if not t.brk and word.matches(t.text)
-    }
+    expected = {i for i, t in enumerate(headline.tokens) if not t.brk and word.matches(t.text)}
     assert headline.positions(word) == expected
 
 
@@ -315,8 +313,10 @@ def test_shipped_rules_on_named_cases(shipped, headline, category):
     [
         (("threshold = 2", "treshold = 2"), ["settings.treshold", "did you mean 'threshold'"]),
         (("weight = 1", "weight = -1"), ["signals[1].weight", "> 0"]),
-        (('actor_groups = ["spender"]\nnegations', 'actor_groups = ["spend"]\nnegations'),
-         ["categories.custom_silicon.actor_groups", "did you mean 'spender'"]),
+        (
+            ('actor_groups = ["spender"]\nnegations', 'actor_groups = ["spend"]\nnegations'),
+            ["categories.custom_silicon.actor_groups", "did you mean 'spender'"],
+        ),
         (("direction = -1", "direction = 2"), ["categories.capex_raise.direction", "1 or -1"]),
         (('patterns = ["design*"]', 'patterns = ["<chips>"]'), ["unknown term <chips>"]),
         (('chip = ["chip", "accelerator"]', 'chip = ["chip ... x"]'), ["terms.chip"]),

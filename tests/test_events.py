@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from clitools import one_line
 
 from data.errors import DataError
 from data.events import (
@@ -25,12 +26,6 @@ from data.events import (
 )
 
 NY = ZoneInfo("America/New_York")
-
-
-def one_line(exc_info) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message and "\r" not in message, message
-    return message
 
 
 # --- parse_known_at ------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from clitools import assert_one_line_error, run_cli
 
-from backtests import cli
 from data.events import check_events_file, load_events
 
 DATA = Path(__file__).parent / "data"
@@ -22,30 +22,12 @@ def _wide_console(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:") and "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
 # --- classify ------------------------------------------------------------------------------------
 
 
 def test_classify_all_formats_into_a_loadable_events_file(capsys, tmp_path):
     out = tmp_path / "ev.csv"
-    code, stdout, err = run_cli(
-        capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out)
-    )
+    code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))
     assert code == 0, err
     assert "13 headlines read, 8 triggered, 4 triggers" in stdout
     calendar = load_events(out)  # the backtest's own loader accepts it
@@ -101,7 +83,7 @@ def test_classify_with_replacement_rules(capsys, tmp_path):
     rules.write_text(
         "[settings]\nthreshold = 1\n"
         '[actors.Copper]\ngroup = "metal"\naliases = ["Copper"]\n'
-        "[categories.capex_raise]\ndirection = -1\nactor_groups = [\"metal\"]\n"
+        '[categories.capex_raise]\ndirection = -1\nactor_groups = ["metal"]\n'
         '[[categories.capex_raise.signals]]\nname = "rally"\nweight = 1\npatterns = ["rally"]\n'
     )
     code, stdout, err = run_cli(
@@ -269,9 +251,7 @@ def test_validate_empty_and_missing(capsys, tmp_path):
 
 
 def test_evaluate_prints_pinned_figures(capsys):
-    code, stdout, err = run_cli(
-        capsys, "events", "evaluate", str(DATA / "labelled_headlines.csv")
-    )
+    code, stdout, err = run_cli(capsys, "events", "evaluate", str(DATA / "labelled_headlines.csv"))
     assert code == 0, err
     lines = {line.split()[0]: line.split() for line in stdout.splitlines() if line.strip()}
     assert lines["custom_silicon"][1:] == ["81", "76", "76", "1.000", "0.938", "0.968"]

@@ -60,17 +60,26 @@ def assert_nothing_before_changed(base: Run, moved: Run, cutoff: pd.Timestamp) -
     after = sessions[~upto]
     assert upto.any() and len(after) > 0
     engines = {
-        "backtrader": (base.engine.equity["equity"], moved.engine.equity["equity"],
-                       signed_fills(base.engine.fills), signed_fills(moved.engine.fills)),
-        "reference": (base.reference.equity, moved.reference.equity,
-                      sorted_fills(base.reference.fills), sorted_fills(moved.reference.fills)),
+        "backtrader": (
+            base.engine.equity["equity"],
+            moved.engine.equity["equity"],
+            signed_fills(base.engine.fills),
+            signed_fills(moved.engine.fills),
+        ),
+        "reference": (
+            base.reference.equity,
+            moved.reference.equity,
+            sorted_fills(base.reference.fills),
+            sorted_fills(moved.reference.fills),
+        ),
     }
     for name, (eq0, eq1, f0, f1) in engines.items():
         a, b = eq0[upto].to_numpy(), eq1[upto].to_numpy()
         diff = np.abs(a - b) / np.abs(a)
         assert diff.max() <= TOL, f"{name}: equity up to {cutoff.date()} moved by {diff.max()}"
         assert not np.allclose(eq0.to_numpy(), eq1.to_numpy(), rtol=1e-6), (
-            f"{name}: the perturbation changed nothing (bad test)")
+            f"{name}: the perturbation changed nothing (bad test)"
+        )
 
         early0 = f0[f0["date"] <= cutoff].reset_index(drop=True)
         early1 = f1[f1["date"] <= cutoff].reset_index(drop=True)
@@ -98,8 +107,9 @@ def real(shared_market_data):
 
 def run_real(real, histories) -> Run:
     universe, _, events = real
-    return run_both(histories, universe.long, universe.short, universe.benchmark, events,
-                    start="2015-01-01")
+    return run_both(
+        histories, universe.long, universe.short, universe.benchmark, events, start="2015-01-01"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +144,14 @@ def test_real_data_mid_book_cutoff_is_mid_book(real_base):
 
 
 SYN_CASE = SynCase(
-    (("2024-03-20T12:00", 1), ("2024-03-25T18:00", 1), ("2024-03-29", 1),
-     ("2024-04-05T12:00", -1), ("2024-04-10T12:00", 1), ("2024-04-16T12:00", 1)),
+    (
+        ("2024-03-20T12:00", 1),
+        ("2024-03-25T18:00", 1),
+        ("2024-03-29", 1),
+        ("2024-04-05T12:00", -1),
+        ("2024-04-10T12:00", 1),
+        ("2024-04-16T12:00", 1),
+    ),
     (),
     spans={"LB": ("2024-04-02", None), "SB": (None, "2024-04-15")},
 )
@@ -149,10 +165,26 @@ def test_synthetic_no_lookahead(cutoff, gross, costs):
     events = make_events(SYN_CASE.events)
     histories = synthetic_histories(SYN_CASE.spans)
     moved = {t: perturb_after(h, day, seed=11) for t, h in histories.items()}
-    base = run_both(histories, SYN_CASE.long, SYN_CASE.short, "BM", events, start=SYN_START,
-                    rules=rules, costs=costs)
-    run = run_both(moved, SYN_CASE.long, SYN_CASE.short, "BM", events, start=SYN_START,
-                   rules=rules, costs=costs)
+    base = run_both(
+        histories,
+        SYN_CASE.long,
+        SYN_CASE.short,
+        "BM",
+        events,
+        start=SYN_START,
+        rules=rules,
+        costs=costs,
+    )
+    run = run_both(
+        moved,
+        SYN_CASE.long,
+        SYN_CASE.short,
+        "BM",
+        events,
+        start=SYN_START,
+        rules=rules,
+        costs=costs,
+    )
     held = [(b.entry, b.exit) for b in base.reference.books]
     assert any(entry <= day and (exit is None or exit > day) for entry, exit in held)
     assert_nothing_before_changed(base, run, day)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from clitools import one_line
 
 from data.errors import DataError
 from data.news import load_news, read_news_file, sort_news
@@ -32,12 +33,6 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def one_line(exc_info) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message, message
-    return message
 
 
 # --- CSV -----------------------------------------------------------------------------------------

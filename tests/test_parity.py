@@ -197,8 +197,11 @@ def assert_parity(run: Run, tol: float = TOL) -> dict[str, float]:
     assert fee.max(initial=0.0) <= tol, f"borrow fees differ by {fee.max():.3g}"
 
     assert plan_books(run) == reference_books(run), "the two engines' books differ"
-    return {"equity": float(eq.max()), "shares": float(shares.max(initial=0.0)),
-            "price": float(price.max(initial=0.0))}
+    return {
+        "equity": float(eq.max()),
+        "shares": float(shares.max(initial=0.0)),
+        "price": float(price.max(initial=0.0)),
+    }
 
 
 def plan_books(run: Run) -> list[tuple[str, str | None, str | None]]:
@@ -244,8 +247,17 @@ def test_reference_by_hand_costs_and_borrow_over_a_holiday():
         "X": hand_bars([50, 52, 50, 48, 47, 46], [50, 51, 49, 47, 46, 45]),
     }
     ref = reference_backtest(
-        bars, HAND_SESSIONS, ["L"], ["X"], [(ts("2024-03-26T16:30-04:00"), 1)],
-        hold=2, gross=1.0, commission=0.001, slippage=0.01, borrow=0.1, cash=1000.0,
+        bars,
+        HAND_SESSIONS,
+        ["L"],
+        ["X"],
+        [(ts("2024-03-26T16:30-04:00"), 1)],
+        hold=2,
+        gross=1.0,
+        commission=0.001,
+        slippage=0.01,
+        borrow=0.1,
+        cash=1000.0,
     )
     # Decision 03-26: equity 1000; L: +0.5*1000/100 = 5 shares; X: -0.5*1000/50 = -10 shares.
     # 03-27 open: buy 5 L at 101*1.01 = 102.01 (cost 510.05, commission 0.51005),
@@ -260,19 +272,24 @@ def test_reference_by_hand_costs_and_borrow_over_a_holiday():
     assert cash1 == pytest.approx(1003.72515, abs=1e-12)
     assert cash3 == pytest.approx(1036.993887671233, abs=1e-9)
     np.testing.assert_allclose(ref.equity.to_numpy(), expected, rtol=1e-13)
-    np.testing.assert_allclose(ref.cash.to_numpy(), [1000, cash1, cash2, cash3, cash3, cash3],
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        ref.cash.to_numpy(), [1000, cash1, cash2, cash3, cash3, cash3], rtol=1e-13
+    )
     fills = sorted_fills(ref.fills)
     assert list(zip(fills["date"].dt.strftime("%m-%d"), fills["ticker"], strict=True)) == [
-        ("03-27", "L"), ("03-27", "X"), ("04-01", "L"), ("04-01", "X")]
+        ("03-27", "L"),
+        ("03-27", "X"),
+        ("04-01", "L"),
+        ("04-01", "X"),
+    ]
     np.testing.assert_allclose(fills["shares"], [5, -10, -5, 10], rtol=1e-13)
     np.testing.assert_allclose(fills["price"], [102.01, 51.48, 103.95, 48.48], rtol=1e-13)
-    np.testing.assert_allclose(fills["commission"], [0.51005, 0.5148, 0.51975, 0.4848],
-                               rtol=1e-12)
+    np.testing.assert_allclose(fills["commission"], [0.51005, 0.5148, 0.51975, 0.4848], rtol=1e-12)
     np.testing.assert_allclose(ref.borrow["fee"], [fee2, fee3], rtol=1e-13)
     assert [str(d.date()) for d in ref.borrow["date"]] == ["2024-03-28", "2024-04-01"]
     assert [(str(b.entry.date()), str(b.exit.date()), b.closed_by) for b in ref.books] == [
-        ("2024-03-27", "2024-04-01", "hold")]
+        ("2024-03-27", "2024-04-01", "hold")
+    ]
 
 
 def test_reference_by_hand_data_end_and_counter_event():
@@ -285,8 +302,17 @@ def test_reference_by_hand_data_end_and_counter_event():
     }
     events = [(ts("2024-03-26T20:00-04:00"), 1), (ts("2024-04-02T09:30:00-04:00"), -1)]
     ref = reference_backtest(
-        bars, HAND_SESSIONS, ["L"], ["X", "Y"], events,
-        hold=10, gross=2.0, commission=0.0, slippage=0.0, borrow=0.0, cash=1000.0,
+        bars,
+        HAND_SESSIONS,
+        ["L"],
+        ["X", "Y"],
+        events,
+        hold=10,
+        gross=2.0,
+        commission=0.0,
+        slippage=0.0,
+        borrow=0.0,
+        cash=1000.0,
     )
     # Shares: L +1.0*1000/10 = 100, X -0.5*1000/20 = -25, Y -0.5*1000/40 = -12.5.
     # 03-27: cash 1000 - 100*10 + 25*21 + 12.5*40 = 1025.
@@ -301,13 +327,26 @@ def test_reference_by_hand_data_end_and_counter_event():
     ]
     np.testing.assert_allclose(ref.equity.to_numpy(), expected, rtol=1e-13)
     fills = sorted_fills(ref.fills)
-    got = list(zip(fills["date"].dt.strftime("%m-%d"), fills["ticker"], fills["shares"],
-                   fills["price"], strict=True))
-    assert got == [("03-27", "L", 100.0, 10.0), ("03-27", "X", -25.0, 21.0),
-                   ("03-27", "Y", -12.5, 40.0), ("04-01", "Y", 12.5, 44.0),
-                   ("04-03", "L", -100.0, 15.0), ("04-03", "X", 25.0, 22.0)]
+    got = list(
+        zip(
+            fills["date"].dt.strftime("%m-%d"),
+            fills["ticker"],
+            fills["shares"],
+            fills["price"],
+            strict=True,
+        )
+    )
+    assert got == [
+        ("03-27", "L", 100.0, 10.0),
+        ("03-27", "X", -25.0, 21.0),
+        ("03-27", "Y", -12.5, 40.0),
+        ("04-01", "Y", 12.5, 44.0),
+        ("04-03", "L", -100.0, 15.0),
+        ("04-03", "X", 25.0, 22.0),
+    ]
     assert [(str(b.entry.date()), str(b.exit.date()), b.closed_by) for b in ref.books] == [
-        ("2024-03-27", "2024-04-03", "counter")]
+        ("2024-03-27", "2024-04-03", "counter")
+    ]
 
 
 def test_reference_by_hand_sizing_and_conventions():
@@ -329,8 +368,10 @@ def test_reference_by_hand_sizing_and_conventions():
     no_costs = dict(commission=0.0, slippage=0.0, borrow=0.0, cash=1000.0)
 
     def books(ref):
-        return [(str(b.entry.date()), b.exit and str(b.exit.date()), b.closed_by, b.longs,
-                 b.shorts) for b in ref.books]
+        return [
+            (str(b.entry.date()), b.exit and str(b.exit.date()), b.closed_by, b.longs, b.shorts)
+            for b in ref.books
+        ]
 
     def fills(ref):
         f = sorted_fills(ref.fills)
@@ -342,30 +383,44 @@ def test_reference_by_hand_sizing_and_conventions():
         (ts("2024-03-26T12:00-04:00"), 1),  # enters 03-27: open L1, L2 / X
         (ts("2024-03-27T12:00-04:00"), 1),  # enters 03-28: extend; X's last bar: cover X
     ]
-    ref = reference_backtest(bars, HAND_SESSIONS, ["L1", "L2"], ["X"], events,
-                             hold=10, gross=1.0, **no_costs)
+    ref = reference_backtest(
+        bars, HAND_SESSIONS, ["L1", "L2"], ["X"], events, hold=10, gross=1.0, **no_costs
+    )
     # L1: 0.25*1000/10 = 25, L2: 0.25*1000/40 = 6.25, X: -0.5*1000/5 = -100.
-    assert fills(ref) == [("03-27", "L1", 25.0), ("03-27", "L2", 6.25), ("03-27", "X", -100.0),
-                          ("03-28", "X", 100.0)]
+    assert fills(ref) == [
+        ("03-27", "L1", 25.0),
+        ("03-27", "L2", 6.25),
+        ("03-27", "X", -100.0),
+        ("03-28", "X", 100.0),
+    ]
     # 03-28: cash 1000 - 250 - 250 + 500 - 500 = 500; L1 closes at 20: 500 + 500 + 250.
-    np.testing.assert_allclose(ref.equity.to_numpy(), [1000, 1000, 1250, 1250, 1250, 1250],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        ref.equity.to_numpy(), [1000, 1000, 1250, 1250, 1250, 1250], rtol=1e-14
+    )
     assert books(ref) == [("2024-03-27", None, None, ("L1", "L2"), ("X",))]
 
     # Convention 1: the only short lists 04-01, so the +1 entering 03-27 opens nothing.
     events = [(ts("2024-03-26T12:00-04:00"), 1), (ts("2024-04-01T12:00-04:00"), 1)]
-    ref = reference_backtest(bars, HAND_SESSIONS, ["L1"], ["Z"], events,
-                             hold=1, gross=1.0, **no_costs)
+    ref = reference_backtest(
+        bars, HAND_SESSIONS, ["L1"], ["Z"], events, hold=1, gross=1.0, **no_costs
+    )
     assert books(ref) == [("2024-04-02", "2024-04-03", "hold", ("L1",), ("Z",))]
-    assert fills(ref) == [("04-02", "L1", 0.5 * 1000 / 20), ("04-02", "Z", -0.5 * 1000 / 8),
-                          ("04-03", "L1", -25.0), ("04-03", "Z", 62.5)]
+    assert fills(ref) == [
+        ("04-02", "L1", 0.5 * 1000 / 20),
+        ("04-02", "Z", -0.5 * 1000 / 8),
+        ("04-03", "L1", -25.0),
+        ("04-03", "Z", 62.5),
+    ]
 
     # Convention 2: L and X both end 03-28 -> the book is flat; the +1 entering 04-02 opens a
     # new book with the names listed 04-01 (it would only extend a book still held).
-    ref = reference_backtest(bars, HAND_SESSIONS, ["L", "L3"], ["X", "Z"], events,
-                             hold=10, gross=1.0, **no_costs)
-    assert books(ref) == [("2024-03-27", "2024-03-28", "data_end", ("L",), ("X",)),
-                          ("2024-04-02", None, None, ("L3",), ("Z",))]
+    ref = reference_backtest(
+        bars, HAND_SESSIONS, ["L", "L3"], ["X", "Z"], events, hold=10, gross=1.0, **no_costs
+    )
+    assert books(ref) == [
+        ("2024-03-27", "2024-03-28", "data_end", ("L",), ("X",)),
+        ("2024-04-02", None, None, ("L3",), ("Z",)),
+    ]
 
 
 def test_reference_entry_sessions_by_hand():
@@ -411,8 +466,9 @@ def real(shared_market_data):
 @pytest.fixture(scope="module")
 def default_run(real) -> Run:
     universe, histories, events = real
-    return run_both(histories, universe.long, universe.short, universe.benchmark, events,
-                    start="2015-01-01")
+    return run_both(
+        histories, universe.long, universe.short, universe.benchmark, events, start="2015-01-01"
+    )
 
 
 @pytest.mark.shared_data
@@ -433,7 +489,11 @@ def test_default_run_pinned_values(default_run, real):
     assert run.reference.equity.iloc[-1] == pytest.approx(975412.6353348927, rel=1e-6)
     assert len(run.engine.fills) == 748
     assert run.engine.fills["side"].value_counts().to_dict() == {
-        "short": 246, "cover": 246, "buy": 128, "sell": 128}
+        "short": 246,
+        "cover": 246,
+        "buy": 128,
+        "sell": 128,
+    }
     assert len(run.plan.books) == 32 and len(run.reference.books) == 32
     assert plan_books(run)[0] == ("2023-02-02", "2023-02-09", "hold")
     assert plan_books(run)[-1] == ("2026-06-25", "2026-07-13", "hold")
@@ -481,8 +541,7 @@ VARIANTS = {
 def test_variant_parity(real, name):
     universe, histories, events = real
     options = {"start": "2023-01-01", **VARIANTS[name]}
-    run = run_both(histories, universe.long, universe.short, universe.benchmark, events,
-                   **options)
+    run = run_both(histories, universe.long, universe.short, universe.benchmark, events, **options)
     assert len(run.engine.fills) > 0
     assert_parity(run)
 
@@ -508,16 +567,22 @@ def synthetic_history(ticker: str, dates: pd.DatetimeIndex, seed: int) -> PriceH
     high = np.maximum(open_, close) * (1 + wick * rng.uniform(0, 0.01, len(dates)))
     low = np.minimum(open_, close) * (1 - wick * rng.uniform(0, 0.01, len(dates)))
     bars = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close,
-         "volume": rng.integers(1_000, 10_000, len(dates)).astype(float)},
+        {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.integers(1_000, 10_000, len(dates)).astype(float),
+        },
         index=pd.DatetimeIndex(dates, name="date"),
     )
     digest = hashlib.sha256(bars.to_csv().encode()).hexdigest()
     return PriceHistory(ticker, bars, f"<synthetic {ticker}>", digest)
 
 
-def synthetic_histories(spans: dict[str, tuple[str | None, str | None]] | None = None,
-                        seed: int = 0) -> dict[str, PriceHistory]:
+def synthetic_histories(
+    spans: dict[str, tuple[str | None, str | None]] | None = None, seed: int = 0
+) -> dict[str, PriceHistory]:
     """Every synthetic ticker on SYN_DATES, cut to ``spans[ticker] = (first, last)``."""
     spans = spans or {}
     out = {"BM": synthetic_history("BM", SYN_DATES, seed + 99)}
@@ -540,99 +605,163 @@ class SynCase:
 
 
 SYN_CASES = {
-    "event-on-good-friday": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),)),
+    "event-on-good-friday": SynCase((("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),)),
     "intraday-on-good-friday": SynCase(
-        (("2024-03-29T10:00", 1),), (("2024-04-01", "2024-04-08", "hold"),)),
+        (("2024-03-29T10:00", 1),), (("2024-04-01", "2024-04-08", "hold"),)
+    ),
     "two-events-one-session": SynCase(
-        (("2024-03-25T16:30", 1), ("2024-03-26T08:00", 1)),
-        (("2024-03-26", "2024-04-03", "hold"),)),
-    "plus-minus-while-flat": SynCase(
-        (("2024-03-25T16:30", 1), ("2024-03-26T08:00", -1)), ()),
+        (("2024-03-25T16:30", 1), ("2024-03-26T08:00", 1)), (("2024-03-26", "2024-04-03", "hold"),)
+    ),
+    "plus-minus-while-flat": SynCase((("2024-03-25T16:30", 1), ("2024-03-26T08:00", -1)), ()),
     "plus-minus-while-holding": SynCase(
         (("2024-03-20T12:00", 1), ("2024-03-25T17:00", 1), ("2024-03-26T09:00", -1)),
-        (("2024-03-21", "2024-03-28", "hold"),)),
+        (("2024-03-21", "2024-03-28", "hold"),),
+    ),
     "plus-minus-on-the-exit-session": SynCase(
-        (("2024-03-20T12:00", 1), ("2024-03-27T16:30", 1), ("2024-03-27T16:31", -1),
-         ("2024-04-01T12:00", 1)),
-        (("2024-03-21", "2024-03-28", "hold"), ("2024-04-02", "2024-04-09", "hold"))),
+        (
+            ("2024-03-20T12:00", 1),
+            ("2024-03-27T16:30", 1),
+            ("2024-03-27T16:31", -1),
+            ("2024-04-01T12:00", 1),
+        ),
+        (("2024-03-21", "2024-03-28", "hold"), ("2024-04-02", "2024-04-09", "hold")),
+    ),
     "counter-while-flat": SynCase(
-        (("2024-03-22T12:00", -1), ("2024-03-26T12:00", 1)),
-        (("2024-03-27", "2024-04-04", "hold"),)),
+        (("2024-03-22T12:00", -1), ("2024-03-26T12:00", 1)), (("2024-03-27", "2024-04-04", "hold"),)
+    ),
     "counter-closes": SynCase(
         (("2024-03-20T12:00", 1), ("2024-03-22T20:00", -1), ("2024-03-26T12:00", -1)),
-        (("2024-03-21", "2024-03-25", "counter"),)),
+        (("2024-03-21", "2024-03-25", "counter"),),
+    ),
     "extension": SynCase(
         (("2024-03-20T12:00", 1), ("2024-03-25T18:00", 1), ("2024-04-01T10:00", 1)),
-        (("2024-03-21", "2024-04-09", "hold"),)),
+        (("2024-03-21", "2024-04-09", "hold"),),
+    ),
     "extension-on-the-exit-session": SynCase(
         (("2024-04-02T09:30", 1), ("2024-04-10T09:29:59", 1)),
-        (("2024-04-03", "2024-04-17", "hold"),)),
+        (("2024-04-03", "2024-04-17", "hold"),),
+    ),
     "mixed-sums": SynCase(
-        (("2024-03-20T12:00", 1), ("2024-03-25T17:00", 1), ("2024-03-25T18:00", 1),
-         ("2024-03-25T19:00", -1), ("2024-04-01T17:00", -1), ("2024-04-01T18:00", -1),
-         ("2024-04-01T19:00", 1)),
-        (("2024-03-21", "2024-04-02", "counter"),)),
+        (
+            ("2024-03-20T12:00", 1),
+            ("2024-03-25T17:00", 1),
+            ("2024-03-25T18:00", 1),
+            ("2024-03-25T19:00", -1),
+            ("2024-04-01T17:00", -1),
+            ("2024-04-01T18:00", -1),
+            ("2024-04-01T19:00", 1),
+        ),
+        (("2024-03-21", "2024-04-02", "counter"),),
+    ),
     "name-ends-mid-hold": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),),
-        spans={"SB": (None, "2024-04-03")}),
+        (("2024-03-29", 1),),
+        (("2024-04-01", "2024-04-08", "hold"),),
+        spans={"SB": (None, "2024-04-03")},
+    ),
     "name-ends-the-day-after-entry": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),),
-        spans={"SB": (None, "2024-04-02")}),
+        (("2024-03-29", 1),),
+        (("2024-04-01", "2024-04-08", "hold"),),
+        spans={"SB": (None, "2024-04-02")},
+    ),
     "name-ends-on-the-exit-session": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),),
-        spans={"SB": (None, "2024-04-08")}),
+        (("2024-03-29", 1),),
+        (("2024-04-01", "2024-04-08", "hold"),),
+        spans={"SB": (None, "2024-04-08")},
+    ),
     "name-ends-on-the-entry-session": SynCase(
-        (("2024-04-02T12:00", 1),), (("2024-04-03", "2024-04-10", "hold"),),
-        spans={"SB": (None, "2024-04-03")}),
+        (("2024-04-02T12:00", 1),),
+        (("2024-04-03", "2024-04-10", "hold"),),
+        spans={"SB": (None, "2024-04-03")},
+    ),
     "whole-short-side-ends": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),),
-        spans={"SA": (None, "2024-04-03")}, short=("SA",)),
+        (("2024-03-29", 1),),
+        (("2024-04-01", "2024-04-08", "hold"),),
+        spans={"SA": (None, "2024-04-03")},
+        short=("SA",),
+    ),
     "name-ends-on-an-extension-session": SynCase(
-        (("2024-03-29", 1), ("2024-04-02T12:00", 1)), (("2024-04-01", "2024-04-10", "hold"),),
-        spans={"SB": (None, "2024-04-03")}),
+        (("2024-03-29", 1), ("2024-04-02T12:00", 1)),
+        (("2024-04-01", "2024-04-10", "hold"),),
+        spans={"SB": (None, "2024-04-03")},
+    ),
     "name-ends-on-a-counter-session": SynCase(
         (("2024-03-29", 1), ("2024-04-02T12:00", -1)),
         (("2024-04-01", "2024-04-03", "counter"),),
-        spans={"SB": (None, "2024-04-03")}),
+        spans={"SB": (None, "2024-04-03")},
+    ),
     "name-lists-while-held-is-not-added": SynCase(
-        (("2024-03-29", 1),), (("2024-04-01", "2024-04-08", "hold"),),
-        spans={"LB": ("2024-04-02", None)}),
+        (("2024-03-29", 1),),
+        (("2024-04-01", "2024-04-08", "hold"),),
+        spans={"LB": ("2024-04-02", None)},
+    ),
     "name-lists-mid-run": SynCase(
         (("2024-04-01T12:00", 1), ("2024-04-10T12:00", 1)),
         (("2024-04-02", "2024-04-09", "hold"), ("2024-04-11", "2024-04-18", "hold")),
-        spans={"LB": ("2024-04-02", None)}),
+        spans={"LB": ("2024-04-02", None)},
+    ),
     "no-eligible-short-opens-nothing": SynCase(
         (("2024-03-25T12:00", 1), ("2024-04-09T12:00", 1)),
         (("2024-04-10", "2024-04-17", "hold"),),
-        spans={"SA": ("2024-04-08", None)}, short=("SA",)),
+        spans={"SA": ("2024-04-08", None)},
+        short=("SA",),
+    ),
     "all-names-ended-is-flat": SynCase(
         (("2024-03-25T12:00", 1), ("2024-04-01T12:00", 1), ("2024-04-10T12:00", 1)),
         (("2024-03-26", "2024-04-05", "data_end"), ("2024-04-11", "2024-04-18", "hold")),
-        spans={"LA": (None, "2024-04-05"), "SA": (None, "2024-04-05"),
-               "LB": ("2024-04-08", None), "SB": ("2024-04-08", None)},
-        short=("SA", "SB")),
+        spans={
+            "LA": (None, "2024-04-05"),
+            "SA": (None, "2024-04-05"),
+            "LB": ("2024-04-08", None),
+            "SB": ("2024-04-08", None),
+        },
+        short=("SA", "SB"),
+    ),
     "first-session-before-and-after-run": SynCase(
-        (("2024-03-19T17:00", 1), ("2024-03-05", 1), ("2024-04-30T10:00", 1),
-         ("2024-04-29T16:30", 1)),
-        (("2024-04-30", None, None),)),
+        (
+            ("2024-03-19T17:00", 1),
+            ("2024-03-05", 1),
+            ("2024-04-30T10:00", 1),
+            ("2024-04-29T16:30", 1),
+        ),
+        (("2024-04-30", None, None),),
+    ),
     "run-end-cuts-a-book": SynCase(
-        (("2024-04-18T12:00", 1),), (("2024-04-19", None, None),),
-        spans={"SC": (None, "2024-04-24")}, end="2024-04-24"),
+        (("2024-04-18T12:00", 1),),
+        (("2024-04-19", None, None),),
+        spans={"SC": (None, "2024-04-24")},
+        end="2024-04-24",
+    ),
 }
 
 
-def run_synthetic(case: SynCase, rules: RotationRules | None = None,
-                  costs: CostModel = DEFAULT_COSTS, seed: int = 0) -> Run:
+def run_synthetic(
+    case: SynCase,
+    rules: RotationRules | None = None,
+    costs: CostModel = DEFAULT_COSTS,
+    seed: int = 0,
+) -> Run:
     histories = synthetic_histories(case.spans, seed)
-    return run_both(histories, case.long, case.short, "BM", make_events(case.events),
-                    start=SYN_START, end=case.end, rules=rules, costs=costs)
+    return run_both(
+        histories,
+        case.long,
+        case.short,
+        "BM",
+        make_events(case.events),
+        start=SYN_START,
+        end=case.end,
+        rules=rules,
+        costs=costs,
+    )
 
 
 def test_reference_imports_nothing_from_the_project():
     tree = ast.parse((Path(__file__).parent / "reference_engine.py").read_text(encoding="utf-8"))
-    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-               for alias in node.names}
+    modules = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
     modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert modules <= {"__future__", "dataclasses", "numpy", "pandas"}, modules
 
@@ -690,16 +819,25 @@ ALL_EVENTS = tuple(sorted({ev for case in SYN_CASES.values() for ev in case.even
 
 @pytest.mark.parametrize(
     ("hold", "gross", "costs"),
-    [(1, 1.0, DEFAULT_COSTS), (2, 3.0, HIGH_COSTS), (3, 0.5, ZERO_COSTS), (7, 2.0, HIGH_COSTS),
-     (20, 3.0, DEFAULT_COSTS)],
+    [
+        (1, 1.0, DEFAULT_COSTS),
+        (2, 3.0, HIGH_COSTS),
+        (3, 0.5, ZERO_COSTS),
+        (7, 2.0, HIGH_COSTS),
+        (20, 3.0, DEFAULT_COSTS),
+    ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_synthetic_variants(hold, gross, costs, seed):
     """Every synthetic event at once, late/early names, and other parameters."""
     case = SynCase(
-        ALL_EVENTS, (),
-        spans={"LB": ("2024-04-02", None), "SA": (None, "2024-04-05"),
-               "SB": ("2024-03-27", "2024-04-17")},
+        ALL_EVENTS,
+        (),
+        spans={
+            "LB": ("2024-04-02", None),
+            "SA": (None, "2024-04-05"),
+            "SB": ("2024-03-27", "2024-04-17"),
+        },
     )
     run = run_synthetic(case, RotationRules(hold_sessions=hold, gross=gross), costs, seed)
     assert len(run.reference.books) > 0

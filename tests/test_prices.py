@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from clitools import one_line
 
 from data.calendar import sessions_between
 from data.csv_source import CsvPriceSource
@@ -29,12 +30,6 @@ SHARED_TICKERS = (
     "META", "MRVL", "MSFT", "MU", "NVDA", "ONTO", "ORCL", "QQQ", "SMH", "SNDK", "SOX", "SOXX",
     "SPY", "STX", "TER", "TSM", "WDC",
 )  # fmt: skip
-
-
-def one_line(exc_info) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message and "\r" not in message, message
-    return message
 
 
 def csv_text(*rows: str, header: str = SHARED_HEADER) -> str:

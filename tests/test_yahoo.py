@@ -48,8 +48,7 @@ def fake():
 
 
 def source(fake: FakeYahoo, cache: Path, now=NOW_1, deadline_s: float = 10.0):
-    return YahooPriceSource(cache_dir=cache, session=fake.session(), deadline_s=deadline_s,
-                            now=now)
+    return YahooPriceSource(cache_dir=cache, session=fake.session(), deadline_s=deadline_s, now=now)
 
 
 def periods(fake: FakeYahoo, symbol: str) -> list[tuple[int, int]]:
@@ -73,8 +72,9 @@ def test_downloads_two_tickers(fake, tmp_path):
         assert str(bars.index.dtype) == "datetime64[ns]"
         assert bars.index.tz is None
         assert (bars.index == bars.index.normalize()).all()
-        pd.testing.assert_frame_equal(bars, expected(fake.frames[symbol], "2024-01-02",
-                                                     "2024-02-29"))
+        pd.testing.assert_frame_equal(
+            bars, expected(fake.frames[symbol], "2024-01-02", "2024-02-29")
+        )
         path = tmp_path / f"{symbol}.parquet"
         assert history.source == str(path)
         assert history.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -207,19 +207,22 @@ def test_earlier_start_requests_only_the_dates_before(fake, tmp_path):
         (ny_midnight("2024-02-01"), ny_midnight("2024-03-01")),
         (ny_midnight("2024-01-02"), ny_midnight("2024-02-01")),  # 01-02 .. 01-31
     ]
-    pd.testing.assert_frame_equal(history["AMAT"].bars,
-                                  expected(fake.frames["AMAT"], "2024-01-02", "2024-02-29"))
+    pd.testing.assert_frame_equal(
+        history["AMAT"].bars, expected(fake.frames["AMAT"], "2024-01-02", "2024-02-29")
+    )
 
 
 def test_no_request_when_covered(fake, tmp_path):
     first = source(fake, tmp_path).load(["AMAT", "MU"], START, None)
     count = len(fake.requests)
     again = source(fake, tmp_path).load(["AMAT", "MU"], START, None)
-    inside = source(fake, tmp_path).load(["MU"], pd.Timestamp("2024-01-10"),
-                                         pd.Timestamp("2024-02-15"))
+    inside = source(fake, tmp_path).load(
+        ["MU"], pd.Timestamp("2024-01-10"), pd.Timestamp("2024-02-15")
+    )
     # A later clock before the next close adds no session: still nothing to ask.
-    morning = source(fake, tmp_path, now=pd.Timestamp("2024-03-01 09:00")).load(["AMAT"], START,
-                                                                                None)
+    morning = source(fake, tmp_path, now=pd.Timestamp("2024-03-01 09:00")).load(
+        ["AMAT"], START, None
+    )
     assert len(fake.requests) == count
     assert again["AMAT"].sha256 == first["AMAT"].sha256
     pd.testing.assert_frame_equal(again["MU"].bars, first["MU"].bars)

@@ -62,8 +62,9 @@ def make_bars(first: str, sessions: int, base: float = 100.0, seed: int = 0) -> 
     """
     from data.calendar import nyse
 
-    days = nyse().sessions_in_range(pd.Timestamp(first), pd.Timestamp(first) + pd.Timedelta(
-        days=sessions * 2 + 10))[:sessions]
+    days = nyse().sessions_in_range(
+        pd.Timestamp(first), pd.Timestamp(first) + pd.Timedelta(days=sessions * 2 + 10)
+    )[:sessions]
     rng = np.random.default_rng(seed)
     close = base * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(days))))
     open_ = close * (1 + rng.normal(0.0, 0.005, len(days)))
@@ -89,7 +90,7 @@ class RecordedRequest:
     @property
     def symbol(self) -> str | None:
         prefix = "/v8/finance/chart/"
-        return self.path[len(prefix):] if self.path.startswith(prefix) else None
+        return self.path[len(prefix) :] if self.path.startswith(prefix) else None
 
     @property
     def period1(self) -> int | None:
@@ -169,8 +170,9 @@ class FakeYahoo(BaseAdapter):
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         parts = urlsplit(request.url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
-        recorded = RecordedRequest(request.method, request.url, parts.hostname or "", parts.path,
-                                   params)
+        recorded = RecordedRequest(
+            request.method, request.url, parts.hostname or "", parts.path, params
+        )
         with self._lock:
             self.requests.append(recorded)
 
@@ -180,8 +182,12 @@ class FakeYahoo(BaseAdapter):
             return self._response(request, 200, CRUMB.encode(), "text/plain")
         symbol = recorded.symbol
         if symbol is None:
-            body = {"finance": {"result": None, "error": {"code": "Not Found",
-                                                          "description": "Not found"}}}
+            body = {
+                "finance": {
+                    "result": None,
+                    "error": {"code": "Not Found", "description": "Not found"},
+                }
+            }
             return self._json(request, 404, body)
 
         mode = self.mode(symbol)
@@ -191,8 +197,15 @@ class FakeYahoo(BaseAdapter):
             self._released.wait(self.block_s)
             raise requests.exceptions.ReadTimeout(f"fake Yahoo: blocked request ({request.url})")
         if mode == "unknown":
-            body = {"chart": {"result": None, "error": {
-                "code": "Not Found", "description": "No data found, symbol may be delisted"}}}
+            body = {
+                "chart": {
+                    "result": None,
+                    "error": {
+                        "code": "Not Found",
+                        "description": "No data found, symbol may be delisted",
+                    },
+                }
+            }
             return self._json(request, 404, body)
         frame = self.frames.get(symbol) if mode == "ok" else None
         return self._json(request, 200, self.chart(symbol, frame, params))
@@ -204,8 +217,13 @@ class FakeYahoo(BaseAdapter):
 
     def chart(self, symbol: str, frame: pd.DataFrame | None, params: dict[str, str]) -> dict:
         """The v8 chart JSON for ``symbol`` restricted to the request's period (or range)."""
-        rows = frame if frame is not None else pd.DataFrame(
-            columns=["open", "high", "low", "close", "volume"], index=pd.DatetimeIndex([]))
+        rows = (
+            frame
+            if frame is not None
+            else pd.DataFrame(
+                columns=["open", "high", "low", "close", "volume"], index=pd.DatetimeIndex([])
+            )
+        )
         stamps = _epoch_of_opens(pd.DatetimeIndex(rows.index))
         if "period1" in params:
             keep = (stamps >= int(params["period1"])) & (stamps < int(params["period2"]))
@@ -223,7 +241,8 @@ class FakeYahoo(BaseAdapter):
             "fullExchangeName": "NasdaqGS",
             "instrumentType": "INDEX" if symbol.startswith("^") else "EQUITY",
             "firstTradeDate": int(_epoch_of_opens(pd.DatetimeIndex(frame.index[:1]))[0])
-            if frame is not None and len(frame) else None,
+            if frame is not None and len(frame)
+            else None,
             "regularMarketTime": int(stamps[-1]) if len(stamps) else now,
             "hasPrePostMarketData": True,
             "gmtoffset": -18000,
@@ -232,8 +251,11 @@ class FakeYahoo(BaseAdapter):
             "regularMarketPrice": float(rows["close"].iloc[-1]) if len(rows) else 1.0,
             "chartPreviousClose": float(rows["close"].iloc[0]) if len(rows) else 1.0,
             "priceHint": 2,
-            "currentTradingPeriod": {"pre": dict(period), "regular": dict(period),
-                                     "post": dict(period)},
+            "currentTradingPeriod": {
+                "pre": dict(period),
+                "regular": dict(period),
+                "post": dict(period),
+            },
             "dataGranularity": params.get("interval", "1d"),
             "range": params.get("range", ""),
             "validRanges": list(_VALID_RANGES),
@@ -243,13 +265,15 @@ class FakeYahoo(BaseAdapter):
             adj = rows["adj_close"] if "adj_close" in rows.columns else rows["close"]
             result["timestamp"] = [int(s) for s in stamps]
             result["indicators"] = {
-                "quote": [{
-                    "open": [float(v) for v in rows["open"]],
-                    "high": [float(v) for v in rows["high"]],
-                    "low": [float(v) for v in rows["low"]],
-                    "close": [float(v) for v in rows["close"]],
-                    "volume": [int(v) for v in rows["volume"]],
-                }],
+                "quote": [
+                    {
+                        "open": [float(v) for v in rows["open"]],
+                        "high": [float(v) for v in rows["high"]],
+                        "low": [float(v) for v in rows["low"]],
+                        "close": [float(v) for v in rows["close"]],
+                        "volume": [int(v) for v in rows["volume"]],
+                    }
+                ],
                 "adjclose": [{"adjclose": [float(v) for v in adj]}],
             }
         else:  # what Yahoo sends for a range without bars

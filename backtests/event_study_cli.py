@@ -1,0 +1,171 @@
+"""``capex-rotation event-study``: market-model abnormal returns of the baskets around events."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from backtests.cli_options import (
+    ConfigArg,
+    DataDirOption,
+    DebugOption,
+    EndOption,
+    EventsOption,
+    SetOption,
+    StartOption,
+)
+from backtests.config import load_config, with_cli_options
+
+out = Console()
+err = Console(stderr=True)
+DEFAULT_DIR = Path("reports") / "event_studies"
+PACKAGES = ("capex-rotation", "numpy", "pandas", "scipy", "exchange-calendars", "matplotlib")
+
+
+def event_study(
+    config_file: ConfigArg = None,
+    data_dir: DataDirOption = None,
+    events: EventsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    overrides: SetOption = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default reports/event_studies/<name>-<hash>)."),
+    ] = None,
+    window: Annotated[
+        str, typer.Option("--window", metavar="PRE,POST", help="Event window, sessions.")
+    ] = "-5,10",
+    estimation: Annotated[
+        str,
+        typer.Option("--estimation", metavar="START,END", help="Market-model window, sessions."),
+    ] = "-250,-21",
+    min_obs: Annotated[
+        int, typer.Option("--min-obs", help="Fewest estimation sessions to keep an event.")
+    ] = 120,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--categories",
+            metavar="CAT[,CAT...]",
+            help="Only these event categories (repeatable; default events.categories).",
+        ),
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Event study: abnormal returns (market model) of the long, short and spread baskets
+    around each news event; writes event_study.csv, summary.csv, plots and index.html."""
+    from backtests.research.event_study import StudyWindow, parse_pair, run_event_study
+    from reports.event_study_report import write_event_study
+    from reports.run_folder import check_destination
+
+    pre, post = parse_pair(window, "--window")
+    est_start, est_end = parse_pair(estimation, "--estimation")
+    study_window = StudyWindow(pre, post, est_start, est_end, min_obs)
+    wanted = [c.strip() for text in categories or [] for c in text.split(",") if c.strip()]
+    config = load_config(config_file, overrides or [])
+    config = with_cli_options(config, data_dir, events, start, end)
+    if out_dir is not None:
+        check_destination(out_dir.resolve())
+
+    started = time.perf_counter()
+    with err.status("starting", spinner="dots") as status:
+        study = run_event_study(
+            config, study_window, wanted or None, progress=lambda msg: status.update(msg)
+        )
+        params = {**study_window.describe(), "categories": study.facts["categories"]}
+        extra = {**study.inputs, "event_study": repr(sorted(params.items()))}
+        folder = out_dir or DEFAULT_DIR / f"{config.run.name}-{config.digest(extra)}"
+        status.update("writing the tables and plots")
+        folder = write_event_study(
+            folder,
+            rows=study.rows,
+            events=study.events,
+            summary=study.summary,
+            paths=study.paths,
+            facts=study.facts,
+            manifest=_manifest(config, study),
+        )
+    _print_summary(study, time.perf_counter() - started, folder)
+
+
+def _manifest(config, study) -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    facts = {k: v for k, v in study.facts.items() if k != "seconds"}
+    return {
+        "tool": "capex-rotation event-study",
+        "command": sys.argv[1:],
+        "config": config.resolved(),
+        "event_study": facts,
+        "inputs": [{"path": p, "sha256": d} for p, d in sorted(study.inputs.items())],
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value != value else f"{value:+.2%}"
+
+
+def _num(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"
+
+
+def _print_summary(study, seconds: float, folder: Path) -> None:
+    facts = study.facts
+    h = facts["bar_k"]
+    table = Table(
+        title=f"CAR(0,{h}) across events, {facts['first_session']} to {facts['last_session']}",
+        box=box.SIMPLE_HEAD,
+    )
+    headers = ("basket", "events", "N", f"CAR(0,{h})", "95% CI, %", "t", "p (t)", "p (sign)")
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("basket", "events") else "right")
+    rows = study.summary[study.summary["k"] == h]
+    for basket in ("long", "short", "spread"):
+        for group, value, label in (
+            ("all", "all", "all"),
+            ("direction", "+1", "+1"),
+            ("direction", "-1", "-1"),
+        ):
+            match = rows[
+                (rows["basket"] == basket) & (rows["group"] == group) & (rows["value"] == value)
+            ]
+            if match.empty:
+                continue
+            r = match.iloc[0]
+            table.add_row(
+                basket,
+                label,
+                str(int(r["n"])),
+                _pct(r["mean_car"]),
+                f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]",
+                _num(r["t_stat"]),
+                _num(r["t_pvalue"]),
+                _num(r["sign_pvalue"]),
+            )
+        table.add_section()
+    out.print(table)
+    out.print(
+        f"{facts['events_used']} events studied, {facts['events_skipped']} skipped (see "
+        f"events.csv), {facts['events_overlapping']} overlapping another, in {seconds:.2f} s."
+    )
+    out.print(
+        "Results are in-sample (the event list was chosen with hindsight); overlapping events "
+        "are not independent."
+    )
+    out.print(f"Report: {folder}")

@@ -1,0 +1,240 @@
+"""``capex-rotation placebo``: the real calendar against random calendars (see
+backtests/research/placebo.py for the definitions)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from backtests.cli_options import (
+    ConfigArg,
+    DataDirOption,
+    DebugOption,
+    EndOption,
+    EventsOption,
+    SetOption,
+    StartOption,
+    WorkersOption,
+    progress_bar,
+)
+from backtests.config import load_config, with_cli_options
+from backtests.research.placebo import (
+    REPORTED,
+    PlaceboError,
+    PlaceboResult,
+    prepare_placebo,
+    run_placebo,
+)
+
+out = Console()
+err = Console(stderr=True)
+DEFAULT_PLACEBO_DIR = Path("reports") / "placebo"
+DEFINITIONS = {
+    "placebo_calendar": "the real events entering inside the run (after its first session), in "
+    "chronological order, on entry sessions drawn uniformly and independently from the run's "
+    "sessions after the first (numpy default_rng(seed)), sorted; the k-th earliest draw gets "
+    "the k-th real direction",
+    "hit_rate": "share of books whose P&L is positive (equity at the close of the exit session, "
+    "or the last close if still open, minus equity at the decision close)",
+    "sharpe": "mean(r) / std(r, ddof=1) x sqrt(252) of the daily returns over the whole run; "
+    "undefined with no book, or when the equity reaches zero or below at a close",
+    "percentile": "100 x (#placebo < value + 0.5 x #placebo = value) / #placebo defined",
+    "p_value": "one-sided, (1 + #placebo >= value) / (1 + #placebo defined)",
+    "always_on": "the rotation rebalanced to its target weights at every close (long names "
+    "+G/2/n, short names -G/2/n, names with bars on both sessions), borrow charged on the short "
+    "half, no commission or slippage (an idealised baseline); no books, so no hit rate",
+}
+
+
+def _fmt(metric: str, value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}" if metric in ("total_return", "hit_rate") else f"{value:.3f}"
+
+
+def _document(result: PlaceboResult) -> dict[str, Any]:
+    setup = result.setup
+    sessions = setup.market.sessions
+    directions = setup.directions
+    results: dict[str, dict] = {}
+    for rec in result.summary.to_dict("records"):
+        row = {k: v for k, v in rec.items() if k not in ("baseline", "metric")}
+        results.setdefault(rec["baseline"], {})[rec["metric"]] = row
+    facts = {
+        name: {
+            "books": values["books"],
+            "final_equity": values["final_equity"],
+            "min_equity": values["min_equity"],
+            "ruined_on": values["ruined_on"] or None,
+        }
+        for name, values in (("real", result.real), ("always_on", result.always_on))
+    }
+    return {
+        "seed": result.seed,
+        "draws": len(result.draws),
+        "first_session": sessions[0].date().isoformat(),
+        "last_session": sessions[-1].date().isoformat(),
+        "sessions": len(sessions),
+        "events": {
+            "file": setup.calendar.path,
+            "in_file": len(setup.calendar),
+            "inside_run": len(setup.events),
+            "plus": int((directions > 0).sum()),
+            "minus": int((directions < 0).sum()),
+            "directions": "".join("+" if d > 0 else "-" for d in directions),
+        },
+        "results": results,
+        "facts": facts,
+        "definitions": DEFINITIONS,
+    }
+
+
+def _parameters(result: PlaceboResult, document: dict) -> dict[str, str]:
+    c = result.setup.config
+    ev = document["events"]
+    return {
+        "Period": f"{document['first_session']} to {document['last_session']} "
+        f"({document['sessions']} sessions)",
+        "Events": f"{ev['inside_run']} inside the run ({ev['plus']} +1, {ev['minus']} -1) of "
+        f"{ev['in_file']} in {Path(ev['file']).name}",
+        "Hold": f"{c.strategy.hold_sessions} sessions",
+        "Gross": f"{c.strategy.gross:g}",
+        "Costs (bp)": f"commission {c.costs.commission_bps:g} / slippage {c.costs.slippage_bps:g}"
+        f" / borrow {c.costs.borrow_bps:g} a year",
+        "Draws": f"{document['draws']} (seed {document['seed']})",
+    }
+
+
+def _notes(result: PlaceboResult) -> list[str]:
+    notes = [
+        "Percentile: mid-rank of the value among the placebo draws with a defined value "
+        "(ties count half). p-value: one-sided, (1 + #placebo >= value) / (1 + #placebo); "
+        "a small p-value says random dates rarely do as well.",
+        "Hit rate: share of books with a positive P&L (fills, costs and borrow included).",
+        "Always on: one book opened at the open of the run's second session and held to the end "
+        "under the same rules (no rebalancing; names whose data ends are closed, late listings "
+        "never join). It is a baseline for the rotation itself, not an investable strategy.",
+    ]
+    for name, values in (("real calendar", result.real), ("always-on rotation", result.always_on)):
+        if values["ruined_on"]:
+            notes.append(
+                f"The {name} went bust: its equity reached {values['min_equity']:,.0f} at the "
+                f"close of {values['ruined_on']}; its Sharpe is undefined and its total return is "
+                f"{values['total_return']:.1%}."
+            )
+    return notes
+
+
+def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
+    setup = result.setup
+    return {
+        "tool": "capex-rotation placebo",
+        "command": sys.argv[1:],
+        "config": setup.config.resolved(),
+        "seed": result.seed,
+        "draws": len(result.draws),
+        "sessions": {
+            "first": document["first_session"],
+            "last": document["last_session"],
+            "count": document["sessions"],
+        },
+        "inputs": [{"path": p, "sha256": d} for p, d in sorted(setup.inputs.items())],
+        "packages": {n: metadata.version(n) for n in ("capex-rotation", "numpy", "pandas")},
+    }
+
+
+def placebo(
+    config_file: ConfigArg = None,
+    data_dir: DataDirOption = None,
+    events: EventsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    draws: Annotated[int, typer.Option("--draws", help="Number of placebo calendars.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calendars.")] = 7,
+    workers: WorkersOption = 1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default reports/placebo/...).")
+    ] = None,
+    overrides: SetOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Compare the real calendar's Sharpe, total return and hit rate with random calendars."""
+    from reports.placebo_report import write_placebo_report
+    from reports.run_folder import check_destination
+
+    if draws < 1:
+        raise PlaceboError(f"--draws {draws}: need at least 1 draw")
+    if workers < 1:
+        raise PlaceboError(f"--workers {workers}: need at least 1 worker")
+    if seed < 0:
+        raise PlaceboError(f"--seed {seed}: use a non-negative integer")
+    config = with_cli_options(
+        load_config(config_file, overrides or []), data_dir, events, start, end
+    )
+    if out_dir is not None:
+        check_destination(out_dir.resolve())
+    started = time.perf_counter()
+    with err.status("loading prices and events"):
+        setup = prepare_placebo(config)
+    progress = progress_bar("placebo", err)
+    with progress:
+        task = progress.add_task("draws", total=draws)
+        result = run_placebo(
+            setup, draws, seed, workers, on_progress=lambda n: progress.advance(task, n)
+        )
+    document = _document(result)
+    digest = config.digest({**setup.inputs, "seed": str(seed), "draws": str(draws)})
+    folder = out_dir or DEFAULT_PLACEBO_DIR / f"{config.run.name}-{digest}"
+    with err.status("writing the report"):
+        folder = write_placebo_report(
+            folder,
+            draws=result.draws,
+            calendars=result.calendars_table(),
+            summary=result.summary,
+            document=document,
+            manifest=_manifest(result, document),
+            title=f"Placebo test of the news timing ({config.run.name}), "
+            f"{document['first_session']} to {document['last_session']}",
+            parameters=_parameters(result, document),
+            notes=_notes(result),
+        )
+    elapsed = time.perf_counter() - started
+    _print_summary(result, document)
+    out.print(f"{draws} placebo calendars in {elapsed:.1f} s; report: {folder / 'index.html'}")
+
+
+def _print_summary(result: PlaceboResult, document: dict) -> None:
+    ev = document["events"]
+    table = Table(
+        title=f"Against {len(result.draws)} placebo calendars ({ev['inside_run']} events, "
+        f"{document['first_session']} to {document['last_session']})",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("baseline", "metric", "value", "pctile", "p-value", "placebo 5% / 50% / 95%"):
+        table.add_column(name, justify="left" if name in ("baseline", "metric") else "right")
+    for r in result.summary.to_dict("records"):
+        m = r["metric"]
+        table.add_row(
+            "real calendar" if r["baseline"] == "real" else "always on",
+            m,
+            _fmt(m, r["value"]),
+            "n/a" if not math.isfinite(r["percentile"]) else f"{r['percentile']:.1f}",
+            "n/a" if not math.isfinite(r["p_value"]) else f"{r['p_value']:.3f}",
+            f"{_fmt(m, r['placebo_p05'])} / {_fmt(m, r['placebo_median'])} / "
+            f"{_fmt(m, r['placebo_p95'])}",
+        )
+        if m == REPORTED[-1] and r["baseline"] == "real":
+            table.add_section()
+    out.print(table)
+    for note in _notes(result)[3:]:
+        out.print(note)
+    out.print("Results are in-sample: the event list was chosen with hindsight.")

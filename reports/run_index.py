@@ -1,0 +1,403 @@
+"""``index.html`` of a run folder: the page to open first.
+
+It links the quantstats tear sheet (when written) and the data files, and shows the headline
+metrics, the equity curve with every event's entry session marked (``equity_events.png``), the
+event log (headline, entry session, what the book did, its P&L), the books, the run's
+parameters and its data provenance (inputs with sha256, versions) from the manifest.
+
+Offline from the file system: no script, no CDN; every piece of data is escaped
+(:mod:`reports.html_page`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display here or in CI
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from reports.html_page import esc, image, link, table, write_page
+
+INDEX = "index.html"
+EQUITY_PNG = "equity_events.png"
+DATA_FILES = (
+    ("metrics.json", "metrics"),
+    ("equity.csv", "equity by session"),
+    ("trades.csv", "fills"),
+    ("events.csv", "event log"),
+    ("books.csv", "books"),
+    ("manifest.json", "manifest"),
+)
+# How each action is drawn on the equity curve: marker, colour, legend text.
+ACTION_STYLE = {
+    "opened": ("^", "#2ca02c", "book opened"),
+    "extended": (">", "#1f77b4", "exit extended"),
+    "closed": ("v", "#d62728", "book closed by counter-news"),
+    "ignored": ("x", "#7f7f7f", "ignored"),
+}
+HEADLINE_METRICS = (
+    ("Total return", "total_return", "pct"),
+    ("CAGR", "cagr", "pct"),
+    ("Sharpe", "sharpe", "num"),
+    ("Sortino", "sortino", "num"),
+    ("Max drawdown", "max_drawdown", "pct"),
+    ("Volatility", "volatility", "pct"),
+)
+
+
+def run_index_files(
+    *,
+    equity: pd.DataFrame,
+    benchmark: pd.Series,
+    event_log: pd.DataFrame,
+    books: pd.DataFrame,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    title: str,
+    parameters: dict[str, str],
+    tearsheet: bool,
+) -> dict[str, Callable[[Path], None]]:
+    """The writers of ``equity_events.png`` and ``index.html``, for the run folder's ``files``."""
+    return {
+        EQUITY_PNG: lambda p: plot_equity_events(p, equity, benchmark, event_log, books),
+        INDEX: lambda p: write_page(
+            p,
+            title,
+            index_body(
+                event_log=event_log,
+                books=books,
+                metrics=metrics,
+                manifest=manifest,
+                parameters=parameters,
+                tearsheet=tearsheet,
+            ),
+        ),
+    }
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """equity_t / running peak - 1."""
+    return equity / equity.cummax() - 1.0
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def pct(value: Any, signed: bool = False) -> str:
+    if _missing(value):
+        return "n/a"
+    return f"{float(value):+.2%}" if signed else f"{float(value):.2%}"
+
+
+def num(value: Any, digits: int = 2) -> str:
+    return "n/a" if _missing(value) else f"{float(value):.{digits}f}"
+
+
+def money(value: Any, signed: bool = False) -> str:
+    if _missing(value):
+        return "n/a"
+    return f"{float(value):+,.0f}" if signed else f"{float(value):,.0f}"
+
+
+def _text(value: Any) -> str:
+    """A cell of a CSV-read or in-memory table: '' for missing values."""
+    if _missing(value) or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _day(value: Any) -> str:
+    return _text(value)[:10]
+
+
+def in_run(event_log: pd.DataFrame, first: str, last: str) -> pd.Series:
+    """Events whose entry session (else, with none, the day they became known) is in the run."""
+    day = event_log["entry_session"].map(_day)
+    day = day.where(day != "", event_log["known_at"].map(_day))
+    return (day >= first) & (day <= last)
+
+
+# -- the picture ---------------------------------------------------------------------------------
+
+
+def plot_equity_events(
+    path: Path,
+    equity: pd.DataFrame,
+    benchmark: pd.Series,
+    event_log: pd.DataFrame,
+    books: pd.DataFrame,
+) -> None:
+    """Equity (and the benchmark rebased to it) with books shaded and event entries marked;
+    drawdown below."""
+    with plt.style.context("default"):  # the same look whatever quantstats set before
+        _plot_equity_events(path, equity, benchmark, event_log, books)
+
+
+def _plot_equity_events(
+    path: Path,
+    equity: pd.DataFrame,
+    benchmark: pd.Series,
+    event_log: pd.DataFrame,
+    books: pd.DataFrame,
+) -> None:
+    curve = equity["equity"].astype(float)
+    dates = pd.DatetimeIndex(curve.index)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot(dates, curve.to_numpy(), color="#222222", lw=1.3, label="strategy equity")
+    if len(benchmark) == len(curve):
+        rebased = (1.0 + benchmark.fillna(0.0).to_numpy()).cumprod() * float(curve.iloc[0])
+        top.plot(
+            dates, rebased, color="#999999", lw=1.0, ls="--", label=f"{benchmark.name} (rebased)"
+        )
+    last = dates[-1]
+    for _, book in books.iterrows():
+        start = pd.Timestamp(str(book["entry"]))
+        end = pd.Timestamp(str(book["exit"])) if _text(book["exit"]) else last
+        top.axvspan(start, end, color="#2ca02c", alpha=0.10, lw=0)
+    handles = [
+        Line2D([], [], color="#222222", lw=1.3, label="strategy equity"),
+    ]
+    if len(top.lines) > 1:
+        handles.append(
+            Line2D([], [], color="#999999", lw=1.0, ls="--", label=top.lines[1].get_label())
+        )
+    if len(books):
+        handles.append(Patch(color="#2ca02c", alpha=0.2, label="book held"))
+    first_day, last_day = dates[0].date().isoformat(), last.date().isoformat()
+    log = event_log[in_run(event_log, first_day, last_day)]
+    log = log[log["entry_session"].map(_text) != ""]
+    for action, (marker, colour, label) in ACTION_STYLE.items():
+        rows = log[log["action"] == action]
+        if rows.empty:
+            continue
+        at = pd.DatetimeIndex(pd.to_datetime(rows["entry_session"].map(_day)))
+        values = curve.reindex(at)
+        keep = values.notna().to_numpy()
+        top.scatter(
+            at[keep],
+            values.to_numpy()[keep],
+            marker=marker,
+            color=colour,
+            s=60,
+            zorder=3,
+            linewidths=1.5,
+        )
+        handles.append(
+            Line2D([], [], ls="", marker=marker, color=colour, label=f"{label} ({len(rows)})")
+        )
+    top.set_ylabel("equity")
+    top.set_title("Equity at each close; markers at the entry session of each event")
+    top.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    top.legend(handles=handles, loc="best", fontsize=8)
+    top.grid(alpha=0.3)
+    dd = drawdown(curve).to_numpy()
+    bottom.fill_between(dates, dd, 0.0, color="#d62728", alpha=0.35, lw=0)
+    bottom.set_ylabel("drawdown")
+    bottom.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+def index_body(
+    *,
+    event_log: pd.DataFrame,
+    books: pd.DataFrame,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    parameters: dict[str, str],
+    tearsheet: bool,
+) -> str:
+    facts = metrics.get("facts", {})
+    first, last = facts.get("first_session", ""), facts.get("last_session", "")
+    parts = [
+        '<p class="warn">In-sample: the event list and the baskets were chosen with hindsight. '
+        "Read these results as a description of these episodes, not as evidence of an edge.</p>",
+        _links(tearsheet),
+        "<h2>Summary</h2>",
+        _summary(metrics),
+        "<h2>Equity and events</h2>",
+        image(EQUITY_PNG, "Equity curve with the entry session of each event marked, drawdown"),
+        '<p class="note">Shaded: sessions a book was held. Markers sit on the close of the '
+        "event's entry session (the book trades at its open).</p>",
+        "<h2>Event log</h2>",
+        _events(event_log, first, last),
+        "<h2>Books</h2>",
+        _books(books),
+        "<h2>Parameters</h2>",
+        table(["parameter", "value"], parameters.items()),
+        _config(manifest.get("config", {})),
+        "<h2>Data provenance</h2>",
+        _provenance(manifest),
+    ]
+    return "\n".join(parts)
+
+
+def _links(tearsheet: bool) -> str:
+    items = []
+    if tearsheet:
+        items.append(
+            f"<li><strong>{link('tearsheet.html', 'quantstats tear sheet')}</strong>"
+            " (full report against the benchmark)</li>"
+        )
+    else:
+        items.append("<li>no tear sheet in this folder (run without --no-tearsheet)</li>")
+    items += [f"<li>{link(name, name)}: {esc(what)}</li>" for name, what in DATA_FILES]
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    strategy, bench = metrics.get("strategy", {}), metrics.get("benchmark", {})
+    ticker = bench.get("ticker", "benchmark")
+    fmt = {"pct": pct, "num": num}
+    rows = [
+        (label, fmt[kind](strategy.get(key)), fmt[kind](bench.get(key)))
+        for label, key, kind in HEADLINE_METRICS
+    ]
+    facts = metrics.get("facts", {})
+    costs = facts.get("costs", {})
+    rows += [
+        ("Period", f"{facts.get('first_session', '')} to {facts.get('last_session', '')}", ""),
+        ("Books opened", _text(facts.get("books_opened")), ""),
+        ("Sessions invested", f"{facts.get('days_invested')} of {facts.get('sessions')}", ""),
+        ("Costs paid", money(costs.get("total")), ""),
+        ("Final equity", money(facts.get("final_equity")), ""),
+    ]
+    return table(["", "Strategy", ticker], rows, numeric={1, 2})
+
+
+def _events(event_log: pd.DataFrame, first: str, last: str) -> str:
+    if event_log.empty:
+        return "<p>No events in the events file.</p>"
+    inside = in_run(event_log, first, last) if first and last else event_log["action"].notna()
+    shown = event_log[inside]
+    extra = [c for c in ("sources",) if c in event_log.columns]
+    headers = [
+        "known at",
+        "entry session",
+        "category",
+        "dir.",
+        "headline",
+        "what it did",
+        "book",
+        "book P&L",
+        "book return",
+        *extra,
+    ]
+    rows = []
+    for _, e in shown.iterrows():
+        book = _text(e["book_id"])
+        if book:
+            span = f"{_text(e['book_entry'])} to {_text(e['book_exit']) or 'open'}"
+            book = f"#{book}: {span} ({_text(e['book_status'])})"
+        direction = _text(e["direction"])
+        rows.append(
+            [
+                _text(e["known_at"]),
+                _text(e["entry_session"]),
+                _text(e["category"]),
+                f"+{direction}" if direction and not direction.startswith("-") else direction,
+                _text(e["headline"]),
+                f"{_text(e['action'])}: {_text(e['reason'])}",
+                book,
+                money(e["book_pnl"], signed=True) if book else "",
+                pct(e["book_return"], signed=True) if book else "",
+                *(_text(e[c]) for c in extra),
+            ]
+        )
+    outside = len(event_log) - len(shown)
+    note = (
+        f'<p class="note">{outside} event(s) of the file fall outside the run ({esc(first)} to '
+        f"{esc(last)}) and are not shown; {link('events.csv', 'events.csv')} lists all "
+        f"{len(event_log)}. A book's P&amp;L is repeated on each event that touched it.</p>"
+    )
+    if not rows:
+        return "<p>No event of the file falls in the run.</p>" + note
+    return table(headers, rows, numeric={7, 8}) + note
+
+
+def _books(books: pd.DataFrame) -> str:
+    if books.empty:
+        return "<p>No book was opened.</p>"
+    rows = [
+        [
+            _text(b["book_id"]),
+            _text(b["entry"]),
+            _text(b["exit"]) or "open",
+            _text(b["status"]),
+            _text(b["sessions_held"]),
+            _text(b["long"]),
+            _text(b["short"]),
+            money(b["pnl"], signed=True),
+            pct(b["return"], signed=True),
+        ]
+        for _, b in books.iterrows()
+    ]
+    headers = ["book", "entry", "exit", "closed by", "sessions", "long", "short", "P&L", "return"]
+    return table(headers, rows, numeric={4, 7, 8})
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _flatten(value, name + ".")
+        else:
+            rows.append((name, json.dumps(value) if not isinstance(value, str) else value))
+    return rows
+
+
+def _config(config: dict[str, Any]) -> str:
+    if not config:
+        return ""
+    return "<h3>Resolved configuration</h3>" + table(["key", "value"], _flatten(config))
+
+
+def _provenance(manifest: dict[str, Any]) -> str:
+    sessions = manifest.get("sessions", {})
+    command = " ".join(str(a) for a in manifest.get("command", []))
+    rows = [
+        ("command", f"capex-rotation {command}".strip()),
+        (
+            "sessions",
+            f"{sessions.get('first', '')} to {sessions.get('last', '')} "
+            f"({sessions.get('count', '')}, calendar {manifest.get('calendar', '')})",
+        ),
+        ("engine", manifest.get("engine", "")),
+        ("python", manifest.get("python", "")),
+    ]
+    inputs = [(i.get("path", ""), i.get("sha256", "")) for i in manifest.get("inputs", [])]
+    packages = [
+        (name, version or "not installed") for name, version in manifest.get("packages", {}).items()
+    ]
+    return (
+        table(["", ""], rows)
+        + "<h3>Input files</h3>"
+        + table(["path", "sha256"], inputs)
+        + "<h3>Package versions</h3>"
+        + table(["package", "version"], packages)
+    )
