@@ -12,9 +12,9 @@ from clitools import assert_one_line_error, run_cli
 from scipy import stats
 
 from backtests.config import load_config, with_cli_options
+from backtests.research.event_stats import SUMMARY_COLUMNS
 from backtests.research.event_study import (
     ROW_COLUMNS,
-    SUMMARY_COLUMNS,
     EventStudyError,
     StudyWindow,
     parse_pair,
