@@ -5,7 +5,6 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -24,11 +23,11 @@ from backtests.cli_options import (
     StartOption,
 )
 from backtests.config import load_config, with_cli_options
+from backtests.provenance import package_versions
 
 out = Console()
 err = Console(stderr=True)
 DEFAULT_DIR = Path("reports") / "event_studies"
-PACKAGES = ("capex-rotation", "numpy", "pandas", "scipy", "exchange-calendars", "matplotlib")
 
 
 def event_study(
@@ -99,12 +98,6 @@ def event_study(
 
 
 def _manifest(config, study) -> dict:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     facts = {k: v for k, v in study.facts.items() if k != "seconds"}
     return {
         "tool": "capex-rotation event-study",
@@ -113,7 +106,7 @@ def _manifest(config, study) -> dict:
         "event_study": facts,
         "inputs": [{"path": p, "sha256": d} for p, d in sorted(study.inputs.items())],
         "python": platform.python_version(),
-        "packages": versions,
+        "packages": package_versions(),
     }
 
 

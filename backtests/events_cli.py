@@ -7,8 +7,6 @@ Every command prints rich tables on stdout; bad input raises a CapexRotationErro
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -22,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from data.atomic import write_bytes_atomically
 from data.calendar import NEW_YORK
 from data.classifier import explain
 from data.errors import CapexRotationError, DataError
@@ -81,18 +80,6 @@ def classify_news(
     return batch, classified, deduplicate(classified, window)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAVY)
     table.add_column("known_at", overflow="fold")
@@ -143,7 +130,7 @@ def classify_command(
     rules = load_rules(rules_file)
     batch, classified, triggers = classify_news(inputs, rules, skip_bad, min_score, window)
     if out_file is not None:  # written first: the report below may go to a closed pipe
-        _write_atomically(out_file, events_csv_text(triggers))
+        write_bytes_atomically(out_file, events_csv_text(triggers).encode("utf-8"))
     if batch.bad_rows:
         err.print(
             f"skipped {len(batch.bad_rows)} bad rows (first: {batch.bad_rows[0]})",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from backtests.cli_options import (
     progress_bar,
 )
 from backtests.config import load_config, with_cli_options
+from backtests.provenance import package_versions
 from backtests.research.placebo import (
     REPORTED,
     PlaceboError,
@@ -148,7 +148,7 @@ def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
             "count": document["sessions"],
         },
         "inputs": [{"path": p, "sha256": d} for p, d in sorted(setup.inputs.items())],
-        "packages": {n: metadata.version(n) for n in ("capex-rotation", "numpy", "pandas")},
+        "packages": package_versions(),
     }
 
 

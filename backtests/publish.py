@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from backtests.provenance import package_versions
 from backtests.runner import RunResult
 from data.calendar import CALENDAR_NAME
 from reports.backtest_report import write_backtest_report
 
-PACKAGES = (
-    "capex-rotation",
-    "backtrader",
-    "pandas",
-    "numpy",
-    "quantstats",
-    "yfinance",
-    "exchange-calendars",
-    "pyarrow",
-    "pydantic",
-    "matplotlib",
-)
 DEFAULT_REPORTS_DIR = Path("reports") / "runs"
 
 
@@ -50,12 +38,6 @@ def title_and_parameters(run: RunResult) -> tuple[str, dict[str, str]]:
 
 def manifest(run: RunResult, argv: list[str] | None = None) -> dict[str, Any]:
     """Everything needed to reproduce the run: resolved config, inputs with sha256, versions."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     return {
         "tool": "capex-rotation",
         "command": argv if argv is not None else sys.argv[1:],
@@ -68,7 +50,7 @@ def manifest(run: RunResult, argv: list[str] | None = None) -> dict[str, Any]:
         },
         "inputs": [{"path": path, "sha256": digest} for path, digest in sorted(run.inputs.items())],
         "python": platform.python_version(),
-        "packages": versions,
+        "packages": package_versions(),
         "engine": run.result.engine,
     }
 

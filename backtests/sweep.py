@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,6 +23,7 @@ import pandas as pd
 from backtests.config import Config
 from backtests.grid import Grid
 from backtests.runner import price_source
+from data.atomic import write_atomically, write_bytes_atomically
 from data.calendar import entry_sessions
 from data.errors import CapexRotationError
 from data.events import EventCalendar, load_events
@@ -31,7 +31,7 @@ from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import Universe
 from strategies.capex_rotation import run_backtrader
-from strategies.fast_engine import METRICS, Batch, evaluate, metrics, plan_arrays
+from strategies.fast_engine import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
 from strategies.plan import BookPlan, build_plan
 from strategies.rules import CostModel, RotationRules
 
@@ -187,7 +187,9 @@ class Checkpoint:
                 )
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(meta, json.dumps({"digest": grid.digest, "path": grid.path}).encode())
+            write_bytes_atomically(
+                meta, json.dumps({"digest": grid.digest, "path": grid.path}).encode()
+            )
 
     def load(self) -> pd.DataFrame:
         parts = sorted(self.folder.glob("part-*.parquet"))
@@ -199,25 +201,7 @@ class Checkpoint:
     def save(self, frame: pd.DataFrame) -> None:
         first = int(frame["config"].iloc[0])
         target = self.folder / f"part-{first:09d}-{len(frame):06d}.parquet"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-
-def _write_atomic(path: Path, raw: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 # -- executors ----------------------------------------------------------------------------------
@@ -376,7 +360,7 @@ def verify(grid: Grid, data: SweepData, indices: list[int]) -> list[tuple[int, f
             .equity["equity"]
             .to_numpy()
         )
-        fast = evaluate(plan_arrays(prepared.market, prepared.plan), batch_of(grid, [index]))
+        fast = run_fast(prepared.market, prepared.plan, prepared.rules, costs, config.run.cash)
         fast = fast.equity()[0]
         out.append((index, float(np.max(np.abs(fast - reference) / np.abs(reference)))))
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from backtests.cli_options import DataDirOption, DebugOption, SetOption, WorkersOption, progress_bar
 from backtests.grid import Grid, load_grid
+from backtests.provenance import package_versions
 from backtests.sweep import (
     VERIFY_TOLERANCE,
     SweepError,
@@ -138,7 +138,7 @@ def sweep(
             "workers": workers,
             "inputs": [{"path": h.source, "sha256": h.sha256} for h in data.histories.values()]
             + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
-            "packages": {n: metadata.version(n) for n in ("capex-rotation", "numpy", "pandas")},
+            "packages": package_versions(),
         },
     )
     ranked = rank(table, metric)

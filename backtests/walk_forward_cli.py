@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from backtests.cli_options import DataDirOption, DebugOption, SetOption, progress_bar
 from backtests.grid import load_grid
+from backtests.provenance import package_versions
 from backtests.research.walk_forward import (
     WalkForwardResult,
     check_grid,
@@ -115,7 +115,7 @@ def walk_forward(
         "base_config": grid.base.resolved(),
         "inputs": [{"path": h.source, "sha256": h.sha256} for h in data.histories.values()]
         + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
-        "packages": {n: metadata.version(n) for n in ("capex-rotation", "numpy", "pandas")},
+        "packages": package_versions(),
     }
     with err.status(
         "writing the report" + ("" if no_tearsheet else " and the quantstats tear sheet")

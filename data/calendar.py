@@ -43,10 +43,6 @@ def sessions_between(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex
     return pd.DatetimeIndex(sessions, name="session").as_unit("ns")
 
 
-def is_session(day: pd.Timestamp) -> bool:
-    return bool(nyse().is_session(pd.Timestamp(day).normalize()))
-
-
 def entry_sessions(known_at: Sequence[pd.Timestamp]) -> list[pd.Timestamp | None]:
     """For each tz-aware ``known_at``, the first session whose open is strictly after it.
 

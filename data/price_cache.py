@@ -21,11 +21,8 @@ which it is downloaded again); it is never silently replaced.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data.atomic import write_bytes_atomically
 from data.errors import DataError
 from data.prices import PRICE_FIELDS, validate_bars, validate_ticker
 
@@ -119,7 +117,7 @@ class PriceCache:
         raw = _encode(bars, symbol, covered_start, covered_end)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _replace_atomically(path, raw)
+            write_bytes_atomically(path, raw, durable=True)
         except OSError as exc:
             raise DataError(
                 f"{symbol}: cannot write cache file {path}: {exc.strerror or exc}; free disk "
@@ -183,34 +181,3 @@ def _decode(raw: bytes, ticker: str) -> tuple[pd.DataFrame, pd.Timestamp, pd.Tim
     if len(bars) and (bars.index[0] < covered_start or bars.index[-1] > covered_end):
         raise ValueError("bars outside the covered range")
     return bars, covered_start, covered_end
-
-
-def _replace_atomically(path: Path, raw: bytes) -> None:
-    """Write ``raw`` to a temporary file beside ``path``, fsync it, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from data.errors import CapexRotationError
 from reports.html_page import esc, image, link, write_page
+from reports.plots import save_png
 from reports.run_folder import write_csv, write_json, write_run_folder
 from reports.run_index import INDEX, drawdown, money, num, pct
 
@@ -257,8 +258,7 @@ def _plot(path: Path, runs: Sequence[Run], kind: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-        plt.close(fig)
+        save_png(fig, path, dpi=100)
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:

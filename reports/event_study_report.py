@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from reports.html_page import esc, image, link, page, table
+from reports.plots import save_png
 from reports.run_folder import write_csv, write_json, write_run_folder
 
 BASKETS = ("long", "short", "spread")
@@ -70,8 +71,7 @@ def _label(group: str, value: str) -> str:
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _band(ax, frame: pd.DataFrame, color: str, label: str) -> None:

@@ -7,8 +7,6 @@ baseline and metric) and documents to write as JSON.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
 from reports.html_page import esc, image, link, page, table
+from reports.plots import save_png
 from reports.run_folder import write_csv, write_json, write_run_folder
 
 LABELS = {"sharpe": "Sharpe", "total_return": "Total return", "hit_rate": "Hit rate"}
@@ -33,22 +32,6 @@ def _value(metric: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.1%}" if metric in PERCENT else f"{value:.3f}"
-
-
-def save_png(fig, path: Path) -> None:
-    """Write a figure as PNG atomically (temporary file, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report file is not
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        plt.close(fig)
 
 
 def histogram(path: Path, metric: str, placebo: np.ndarray, marks: dict[str, float]) -> None:

@@ -28,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from reports.html_page import esc, image, link, table, write_page
+from reports.plots import save_png
 
 INDEX = "index.html"
 EQUITY_PNG = "equity_events.png"
@@ -215,8 +216,7 @@ def _plot_equity_events(
     bottom.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
     bottom.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)
 
 
 # -- the page ------------------------------------------------------------------------------------

@@ -6,9 +6,6 @@ Knows no engine: it receives a table with one row per config (parameter columns,
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from data.atomic import write_atomically
+from reports.plots import save_png
 from reports.run_folder import write_json
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
@@ -41,29 +40,18 @@ def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_tables(out_dir: Path, table: pd.DataFrame) -> None:
     """sweep.parquet and sweep.csv, each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic(out_dir / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
-    _atomic(
+    write_atomically(out_dir / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
+    write_atomically(
         out_dir / "sweep.csv",
         lambda p: table.to_csv(p, index=False, lineterminator="\n"),
     )
 
 
 def write_manifest(out_dir: Path, document: dict) -> None:
-    _atomic(out_dir / "manifest.json", lambda p: write_json(p, document))
+    write_atomically(out_dir / "manifest.json", lambda p: write_json(p, document))
 
 
 def heatmap(
@@ -97,5 +85,4 @@ def heatmap(
                 ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
-    _atomic(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
+    write_atomically(path, lambda p: save_png(fig, p))

@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports.html_page import esc, image, link, page, table
 from reports.metrics import performance
-from reports.placebo_report import save_png
+from reports.plots import save_png
 from reports.run_folder import write_csv, write_json, write_run_folder
 from reports.tearsheet import write_tearsheet
 

@@ -222,6 +222,16 @@ def evaluate(arrays: PlanArrays, batch: Batch) -> Evaluation:
     return Evaluation(arrays, batch, window_equity, decision, book_value)
 
 
+def run_fast(
+    market: MarketData, plan: BookPlan, rules: RotationRules, costs: CostModel, cash: float
+) -> Evaluation:
+    """One config through the fast engine, with the signature of ``run_backtrader``; models the
+    closed form cannot express are refused (:func:`check_supported`)."""
+    check_supported(rules, costs)
+    batch = Batch.of(rules.gross, costs.commission, costs.slippage, costs.borrow, cash)
+    return evaluate(plan_arrays(market, plan), batch)
+
+
 METRICS = (
     "total_return",
     "cagr",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-EQUITY_COLUMNS = ("equity", "cash", "long_value", "short_value", "gross_exposure")
 FILL_COLUMNS = ("date", "ticker", "side", "shares", "price", "commission", "slippage")
 BORROW_COLUMNS = ("date", "ticker", "fee")
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from yahoo_fixture import FakeYahoo, make_bars, ny_midnight
 
-from data import price_cache
+from data import atomic
 from data.errors import DataError
 from data.price_cache import PriceCache
 from data.prices import PRICE_FIELDS
@@ -274,7 +274,7 @@ def test_atomic_write_keeps_the_old_cache(fake, tmp_path, monkeypatch):
     def fail(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(price_cache.os, "fsync", fail)  # after the temp file got its bytes
+    monkeypatch.setattr(atomic.os, "fsync", fail)  # after the temp file got its bytes
     with pytest.raises(DataError) as err:
         source(fake, tmp_path, now=NOW_2).load(["AMAT"], START, None)
     monkeypatch.undo()

@@ -1,0 +1,60 @@
+"""Writing a file all-or-nothing: a temporary file beside it, then a rename over it.
+
+A crash or an error leaves either the old file or the new one, never a partial one. Used for
+the price cache, checkpoints and every output written outside a staged run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
+    """Call ``write(temporary_path)``, then rename the result to ``path``.
+
+    ``durable`` also fsyncs the file and its folder, so the new file survives a power cut
+    (the price cache wants that; report files do not need it). The file gets the permissions
+    the umask gives a new file (mkstemp alone would make it private).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if durable:
+        _fsync_directory(path.parent)
+
+
+def write_bytes_atomically(path: Path, raw: bytes, durable: bool = False) -> None:
+    write_atomically(path, lambda tmp: tmp.write_bytes(raw), durable)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable where the platform allows it (not on Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
