@@ -15,7 +15,7 @@ from data.csv_source import CsvPriceSource
 from data.events import EventCalendar, load_events
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
-from strategies.capex_rotation import run_backtrader
+from strategies.engines.backtrader_engine import run_backtrader
 from strategies.plan import BookPlan, EventOutcome, build_plan
 from strategies.result import EngineResult
 from strategies.rules import CostModel, RotationRules

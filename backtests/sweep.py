@@ -30,8 +30,8 @@ from data.events import EventCalendar, load_events
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import Universe
-from strategies.capex_rotation import run_backtrader
-from strategies.fast_engine import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
+from strategies.engines.backtrader_engine import run_backtrader
+from strategies.engines.fast import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
 from strategies.plan import BookPlan, build_plan
 from strategies.rules import CostModel, RotationRules
 

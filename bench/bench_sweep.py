@@ -31,8 +31,8 @@ def _child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     from backtests.grid import load_grid
     from backtests.sweep import batch_of, load_sweep_data, prepare, run_sweep, tasks
-    from strategies.capex_rotation import run_backtrader
-    from strategies.fast_engine import evaluate, metrics, plan_arrays
+    from strategies.engines.backtrader_engine import run_backtrader
+    from strategies.engines.fast import evaluate, metrics, plan_arrays
     from strategies.rules import CostModel
 
     imports = time.perf_counter() - t0

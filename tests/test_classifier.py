@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data.classifier import classify_headline, explain, find_actors
 from data.errors import DataError
 from data.events import parse_events_csv
-from data.news import NewsItem
-from data.news_eval import evaluate, load_labelled
-from data.news_patterns import Headline, _word, compile_pattern
-from data.news_rules import load_rules
-from data.triggers import (
+from data.news.classifier import classify_headline, explain, find_actors
+from data.news.evaluation import evaluate, load_labelled
+from data.news.feeds import NewsItem
+from data.news.patterns import Headline, _word, compile_pattern
+from data.news.rules import load_rules
+from data.news.triggers import (
     TRIGGER_COLUMNS,
     classify_items,
     deduplicate,
@@ -344,7 +344,7 @@ def test_rules_syntax_error_and_missing_file(tmp_path):
 
 
 def test_shipped_rules_load(shipped):
-    assert shipped.path == "<bundled>/news_rules.toml"
+    assert shipped.path == "<bundled>/news/rules.toml"
     assert [c.name for c in shipped.categories] == [
         "custom_silicon",
         "compute_resale",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from synthetic import market
 
-from strategies.capex_rotation import ExecutionError, run_backtrader
+from strategies.engines.backtrader_engine import ExecutionError, run_backtrader
 from strategies.plan import Book, BookPlan, Decision
 from strategies.rules import CostModel, RotationRules
 

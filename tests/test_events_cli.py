@@ -332,7 +332,7 @@ def test_backtest_news_on_real_data(capsys, shared_market_data, tmp_path):
     assert list(books["entry"]) == ["2026-07-01"]
     manifest = json.loads((out / "manifest.json").read_text())
     inputs = {Path(i["path"]).name for i in manifest["inputs"]}
-    assert {"news_sample.csv", "news_sample.jsonl", "news_rules.toml"} <= inputs
+    assert {"news_sample.csv", "news_sample.jsonl", "rules.toml"} <= inputs
 
 
 def test_backtest_news_errors_are_one_line(capsys, shared_market_data, tmp_path):

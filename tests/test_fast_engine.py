@@ -1,4 +1,4 @@
-"""The vectorised engine (strategies/fast_engine.py) against backtrader and the reference.
+"""The vectorised engine (strategies/engines/fast.py) against backtrader and the reference.
 
 For every config covered, the fast engine's equity on EVERY session must equal the backtrader
 engine's (both execute the same BookPlan) to 1e-9 relative and, where it is cheap, also the
@@ -42,8 +42,8 @@ from data.events import Event, load_events, parse_known_at
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import load_universe
-from strategies.capex_rotation import run_backtrader
-from strategies.fast_engine import (
+from strategies.engines.backtrader_engine import run_backtrader
+from strategies.engines.fast import (
     Batch,
     Evaluation,
     UnsupportedConfig,

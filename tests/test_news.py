@@ -12,7 +12,7 @@ import pytest
 from clitools import one_line
 
 from data.errors import DataError
-from data.news import load_news, read_news_file, sort_news
+from data.news.feeds import load_news, read_news_file, sort_news
 
 DATA = Path(__file__).parent / "data"
 NY = ZoneInfo("America/New_York")

@@ -35,7 +35,7 @@ from data.events import Event, load_events, parse_known_at
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import load_universe
-from strategies.capex_rotation import run_backtrader
+from strategies.engines.backtrader_engine import run_backtrader
 from strategies.plan import BookPlan, build_plan
 from strategies.result import EngineResult
 from strategies.rules import CostModel, RotationRules

@@ -53,7 +53,7 @@ from data.errors import CapexRotationError
 from data.events import Event, EventCalendar, load_events
 from data.market import MarketData, align, resolve_sessions
 from data.universe import Universe
-from strategies.fast_engine import Batch, evaluate, metrics, plan_arrays
+from strategies.engines.fast import Batch, evaluate, metrics, plan_arrays
 from strategies.plan import BookPlan, build_plan
 from strategies.rules import RotationRules
 

@@ -44,7 +44,7 @@ from backtests.grid import Grid
 from backtests.sweep import SweepData, batch_of, cell, evaluate_task, prepare, tasks
 from data.errors import CapexRotationError
 from data.market import align, resolve_sessions
-from strategies.fast_engine import METRICS, evaluate, metrics, plan_arrays
+from strategies.engines.fast import METRICS, evaluate, metrics, plan_arrays
 
 # As reports.sweep_report.HIGHER_IS_BETTER (a test keeps them equal): higher is better for these,
 # lower for the rest (volatility, costs, turnover...).

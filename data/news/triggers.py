@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from data.calendar import NEW_YORK
-from data.classifier import Verdict, classify_headline
 from data.events import Event, EventCalendar
-from data.news import NewsItem, sort_news
-from data.news_rules import Rules
+from data.news.classifier import Verdict, classify_headline
+from data.news.feeds import NewsItem, sort_news
+from data.news.rules import Rules
 
 TRIGGER_COLUMNS = (
     "id",

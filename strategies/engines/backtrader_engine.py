@@ -7,7 +7,7 @@ backtrader follow the rules exactly (each was measured to matter):
 
 - fractional sizes: plain ``buy/sell(size=float)``, never a sizer (sizers round to shares);
 - slippage exactly open * (1 +/- s): ``slip_open`` on, ``slip_out`` on (no clamping to high/low);
-- commission and borrow fee: :class:`~strategies.bt_parts.RotationCommission`;
+- commission and borrow fee: :class:`~strategies.engines.bt_parts.RotationCommission`;
 - late-listed names: ``prenext`` forwards to ``next``; a feed is only touched on its own bars;
 - names whose data ends: the plan closes them at the open of their last bar;
 - sells are submitted before buys, and a Margin/Rejected/Canceled/partial order fails the run.
@@ -20,7 +20,7 @@ import numpy as np
 
 from data.errors import CapexRotationError
 from data.market import MarketData
-from strategies.bt_parts import ArrayFeed, RotationCommission
+from strategies.engines.bt_parts import ArrayFeed, RotationCommission
 from strategies.plan import BookPlan
 from strategies.result import EngineResult, borrow_frame, equity_frame, fills_frame
 from strategies.rules import CostModel, RotationRules

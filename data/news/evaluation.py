@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.classifier import Verdict, classify_headline
 from data.errors import DataError, where
-from data.news_rules import Rules
+from data.news.classifier import Verdict, classify_headline
+from data.news.rules import Rules
 from data.textfiles import csv_rows, decode_text, read_input
 
 NONE = "none"

@@ -22,13 +22,13 @@ from rich.text import Text
 
 from data.atomic import write_bytes_atomically
 from data.calendar import NEW_YORK
-from data.classifier import explain
 from data.errors import CapexRotationError, DataError
 from data.events import check_events_file, load_events
-from data.news import NewsBatch, load_news
-from data.news_eval import NONE, Evaluation, evaluate, load_labelled
-from data.news_rules import Rules, load_rules
-from data.triggers import Classified, Trigger, classify_items, deduplicate, events_csv_text
+from data.news.classifier import explain
+from data.news.evaluation import NONE, Evaluation, evaluate, load_labelled
+from data.news.feeds import NewsBatch, load_news
+from data.news.rules import Rules, load_rules
+from data.news.triggers import Classified, Trigger, classify_items, deduplicate, events_csv_text
 
 out = Console()
 err = Console(stderr=True)
@@ -46,7 +46,7 @@ class InvalidEventsFile(CapexRotationError):
 
 RulesOption = Annotated[
     Path | None,
-    typer.Option("--rules", help="Rules TOML (default: the bundled data/news_rules.toml)."),
+    typer.Option("--rules", help="Rules TOML (default: the bundled data/news/rules.toml)."),
 ]
 MinScoreOption = Annotated[
     float | None,

@@ -1,9 +1,9 @@
-"""The classifier's rules: a TOML file (``data/news_rules.toml`` by default), validated.
+"""The classifier's rules: a TOML file (``data/news/rules.toml`` by default), validated.
 
 The file holds settings (threshold, dedup window, ``...`` gap, negation window), ``[terms]``
 (families of wordings), negations and vetoes shared by all categories, actors (with the group a
 category may require) and categories (direction, actor groups, weighted signals, their own
-negations and vetoes). Patterns use the phrase language of :mod:`data.news_patterns`. Loading
+negations and vetoes). Patterns use the phrase language of :mod:`data.news.patterns`. Loading
 reports the first problem with the file and key (unknown keys name the closest valid one).
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import DataError
-from data.news_patterns import Pattern, compile_pattern
+from data.news.patterns import Pattern, compile_pattern
 
-BUNDLED_RULES = "news_rules.toml"
+BUNDLED_RULES = "rules.toml"
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,11 @@ class _Reader:
 
 
 def load_rules(path: Path | str | None = None) -> Rules:
-    """Load and validate a rules TOML file (the bundled ``data/news_rules.toml`` when ``path``
+    """Load and validate a rules TOML file (the bundled ``data/news/rules.toml`` when ``path``
     is None). Raises DataError naming the file and key of the first problem."""
     if path is None:
-        raw = resources.files("data").joinpath(BUNDLED_RULES).read_bytes()
-        origin = f"<bundled>/{BUNDLED_RULES}"
+        raw = resources.files("data.news").joinpath(BUNDLED_RULES).read_bytes()
+        origin = f"<bundled>/news/{BUNDLED_RULES}"
     else:
         origin = str(path)
         try:

@@ -14,7 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from backtests.cli_options import (
+from backtests.cli.options import (
     ConfigArg,
     DataDirOption,
     DebugOption,

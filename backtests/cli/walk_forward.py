@@ -14,7 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from backtests.cli_options import DataDirOption, DebugOption, SetOption, progress_bar
+from backtests.cli.options import DataDirOption, DebugOption, SetOption, progress_bar
 from backtests.grid import load_grid
 from backtests.provenance import package_versions
 from backtests.research.walk_forward import (

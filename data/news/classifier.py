@@ -1,6 +1,6 @@
 """Classify one headline into a trigger category, and say why.
 
-For each category of the rules (see :mod:`data.news_rules`):
+For each category of the rules (see :mod:`data.news.rules`):
 
 1. every signal whose pattern matches the headline adds its weight once, unless a negation cue
    cancels the match: a cue (``denies``, ``no plans to``, ``scraps`` for custom silicon...)
@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from data.news_patterns import Headline, Pattern
-from data.news_rules import Category, Rules
+from data.news.patterns import Headline, Pattern
+from data.news.rules import Category, Rules
 
 
 @dataclass(frozen=True)

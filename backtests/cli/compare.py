@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from backtests.cli_options import DebugOption
+from backtests.cli.options import DebugOption
 from reports.compare import load_runs, write_comparison
 from reports.run_index import pct
 

@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from backtests.cli_options import DataDirOption, DebugOption, SetOption, WorkersOption, progress_bar
+from backtests.cli.options import DataDirOption, DebugOption, SetOption, WorkersOption, progress_bar
 from backtests.grid import Grid, load_grid
 from backtests.provenance import package_versions
 from backtests.sweep import (
@@ -25,7 +25,7 @@ from backtests.sweep import (
     verify,
 )
 from data.errors import CapexRotationError
-from strategies.fast_engine import METRICS
+from strategies.engines.fast import METRICS
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,1 @@
+"""Headlines into point-in-time triggers: reading feeds, the explainable classifier, dedup."""
