@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from backtests.cli.events import classify_news
 from backtests.config import Config, ConfigError
 from backtests.runner import RunResult, run_backtest
 from data.errors import DataError
 from data.news.rules import load_rules
-from data.news.triggers import Trigger, trigger_calendar
+from data.news.triggers import Trigger, classify_news, trigger_calendar
 
 TRIGGER_LOG_COLUMNS = ("score", "sources", "matched_rules")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -211,6 +212,8 @@ _WORKER_GRID: Grid | None = None
 
 
 def _init_worker(data: SweepData, grid: Grid) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER_DATA, _WORKER_GRID
     _WORKER_DATA, _WORKER_GRID = data, grid
 

@@ -2,6 +2,11 @@
 
 A crash or an error leaves either the old file or the new one, never a partial one. Used for
 the price cache, checkpoints and every output written outside a staged run folder.
+
+Interrupts. The command line marks a Ctrl-C (:func:`mark_interrupted`) before it raises
+KeyboardInterrupt. Every commit (the final rename here and of a staged run folder) first calls
+:func:`raise_if_interrupted`, so even when a library swallows the KeyboardInterrupt, an
+interrupted run never puts a file in place.
 """
 
 from __future__ import annotations
@@ -9,8 +14,31 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+_INTERRUPTED = threading.Event()
+
+
+def mark_interrupted() -> None:
+    """Record that the user interrupted this process (the CLI's SIGINT handler calls it)."""
+    _INTERRUPTED.set()
+
+
+def was_interrupted() -> bool:
+    return _INTERRUPTED.is_set()
+
+
+def clear_interrupted() -> None:
+    """Forget an interrupt (tests that run several commands in one process)."""
+    _INTERRUPTED.clear()
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if the process was interrupted: call it before any commit."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
@@ -33,6 +61,7 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        raise_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -16,6 +16,12 @@ class DataError(CapexRotationError):
     """A price file, event file, universe or data source is unusable."""
 
 
+class Interrupted(CapexRotationError):
+    """The user pressed Ctrl-C; the message says what was kept (exit code 130)."""
+
+    exit_code = 130
+
+
 def where(path: object, line: int | None = None, column: str | None = None) -> str:
     """Format a location as ``path, line N, column C`` for error messages."""
     parts = [str(path)]

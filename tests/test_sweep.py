@@ -220,9 +220,6 @@ def test_sweep_cli_bad_options_are_one_line(capsys, shared_market_data, tmp_path
 
 def test_verification_failure_exits_1(capsys, monkeypatch, shared_market_data, tmp_path):
     monkeypatch.setattr(sweep, "verify", lambda grid, data, indices: [(i, 1e-6) for i in indices])
-    import backtests.cli.sweep as sweep_cli
-
-    monkeypatch.setattr(sweep_cli, "verify", sweep.verify)
     code = cli.main(
         [
             "sweep",

@@ -1,86 +1,109 @@
 """The ``capex-rotation`` command line (typer + rich).
 
 Errors the user can fix print one line on stderr and exit with code 2; ``--debug`` shows the
-traceback instead. Progress goes to stderr, the summary table to stdout.
+traceback instead. Progress goes to stderr, the summary table to stdout. Ctrl-C (SIGINT) exits
+with code 130 and one line, whenever it comes (during imports, a run or the writing of a
+report), and nothing half-written is left: see :func:`data.atomic.raise_if_interrupted`.
+
+This module stays tiny: the console script imports it before anything else, so the interrupt
+handler is in place before the heavy imports start.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
-import typer
-from rich.console import Console
-from rich.markup import escape
+from data.atomic import mark_interrupted, was_interrupted
 
-from backtests.cli.backtest import backtest as backtest_command
-from backtests.cli.compare import compare as compare_command
-from backtests.cli.event_study import event_study as event_study_command
-from backtests.cli.events import events_app
-from backtests.cli.placebo import placebo as placebo_command
-from backtests.cli.sweep import sweep as sweep_command
-from backtests.cli.walk_forward import walk_forward as walk_forward_command
-from data.errors import CapexRotationError
-
-app = typer.Typer(
-    name="capex-rotation",
-    help="Backtest the capex-to-efficiency rotation on dated news.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-out = Console()
-err = Console(stderr=True)
+INTERRUPTED_EXIT = 130
 
 
-@app.callback()
-def _root() -> None:
-    """Backtest the capex-to-efficiency rotation on dated news."""
+def _on_sigint(signum, frame) -> None:
+    # Remember it (a library that swallows KeyboardInterrupt cannot make the run look
+    # finished: outputs refuse to commit, and main() still exits 130), then interrupt.
+    mark_interrupted()
+    raise KeyboardInterrupt
 
 
-app.command("backtest")(backtest_command)
-app.command("sweep")(sweep_command)
-app.command("event-study")(event_study_command)
-app.command("placebo")(placebo_command)
-app.command("walk-forward")(walk_forward_command)
-app.command("compare")(compare_command)
-app.add_typer(events_app, name="events")
+def _print_error(text: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True
+    )
+
+
+def _interrupted(message: str = "interrupted; nothing was written") -> int:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    return INTERRUPTED_EXIT
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _on_sigint):
+        signal.signal(signal.SIGINT, _on_sigint)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    try:
+        code = _run(args, debug)
+    except KeyboardInterrupt:
+        return _interrupted()
+    if was_interrupted() and code != INTERRUPTED_EXIT:
+        return _interrupted()
+    return code
+
+
+def _run(args: list[str], debug: bool) -> int:
+    import typer
+
+    from backtests.cli.app import app
+    from data.errors import CapexRotationError, Interrupted
+
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="capex-rotation", standalone_mode=False)
+        result = command.main(args=args, prog_name="capex-rotation", standalone_mode=False)
+    except Interrupted as exc:
+        return _interrupted(str(exc))
     except CapexRotationError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         return getattr(exc, "exit_code", 2)
+    except typer.Abort as exc:  # click's wrapper of KeyboardInterrupt
+        if debug:
+            traceback.print_exc()
+        if isinstance(exc.__context__, KeyboardInterrupt) or was_interrupted():
+            return _interrupted()
+        _print_error("aborted")
+        return 1
     except typer.TyperException as exc:  # usage errors: unknown option, missing value...
         if debug:
             traceback.print_exc()
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        err.print(
-            f"[bold red]error:[/] {escape(message)} (see capex-rotation --help)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_error(f"{message} (see capex-rotation --help)")
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was written")
-        return 130
+        raise
     except Exception as exc:  # a bug, not bad input: still one line unless --debug
         if debug:
             traceback.print_exc()
         else:
-            err.print(
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True).print(
                 f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
                 "(rerun with --debug for the traceback)",
                 highlight=False,
                 soft_wrap=True,
             )
         return 1
-    return 0
+    # typer turns a KeyboardInterrupt into Exit(130), which returns 130 here (standalone mode
+    # off); any other typer.Exit(code) returns its code too.
+    if result == INTERRUPTED_EXIT:
+        return _interrupted()
+    return result if isinstance(result, int) else 0

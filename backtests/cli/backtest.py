@@ -18,7 +18,6 @@ from backtests.cli.options import (
     SetOption,
     StartOption,
 )
-from backtests.config import load_config, with_cli_options
 
 out = Console()
 err = Console(stderr=True)
@@ -44,6 +43,7 @@ def backtest(
     debug: DebugOption = False,
 ) -> None:
     """Run the rotation backtest and write its run folder (tear sheet, metrics, CSVs)."""
+    from backtests.config import load_config, with_cli_options
     from backtests.publish import publish
     from backtests.runner import run_backtest
     from reports.run_folder import check_destination

@@ -13,8 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from backtests.cli.options import DebugOption
-from reports.compare import load_runs, write_comparison
-from reports.run_index import pct
 
 out = Console()
 DEFAULT_COMPARE_DIR = Path("reports") / "compare"
@@ -42,6 +40,9 @@ def compare(
     debug: DebugOption = False,
 ) -> None:
     """Compare runs: equity curves, drawdowns and a metrics table side by side (index.html)."""
+    from reports.compare import load_runs, write_comparison
+    from reports.run_index import pct
+
     destination = out_dir or default_destination(run_dirs)
     runs = load_runs(run_dirs, destination)
     page = write_comparison(runs, destination, argv=sys.argv[1:])

@@ -22,8 +22,6 @@ from backtests.cli.options import (
     SetOption,
     StartOption,
 )
-from backtests.config import load_config, with_cli_options
-from backtests.provenance import package_versions
 
 out = Console()
 err = Console(stderr=True)
@@ -63,6 +61,7 @@ def event_study(
 ) -> None:
     """Event study: abnormal returns (market model) of the long, short and spread baskets
     around each news event; writes event_study.csv, summary.csv, plots and index.html."""
+    from backtests.config import load_config, with_cli_options
     from backtests.research.event_study import StudyWindow, parse_pair, run_event_study
     from reports.event_study_report import write_event_study
     from reports.run_folder import check_destination
@@ -98,6 +97,8 @@ def event_study(
 
 
 def _manifest(config, study) -> dict:
+    from backtests.provenance import package_versions
+
     facts = {k: v for k, v in study.facts.items() if k != "seconds"}
     return {
         "tool": "capex-rotation event-study",

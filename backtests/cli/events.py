@@ -10,9 +10,8 @@ import csv
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
@@ -20,15 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from data.atomic import write_bytes_atomically
-from data.calendar import NEW_YORK
 from data.errors import CapexRotationError, DataError
-from data.events import check_events_file, load_events
-from data.news.classifier import explain
-from data.news.evaluation import NONE, Evaluation, evaluate, load_labelled
-from data.news.feeds import NewsBatch, load_news
-from data.news.rules import Rules, load_rules
-from data.news.triggers import Classified, Trigger, classify_items, deduplicate, events_csv_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from data.news.evaluation import Evaluation
+    from data.news.triggers import Trigger
 
 out = Console()
 err = Console(stderr=True)
@@ -37,6 +34,7 @@ events_app = typer.Typer(
     help="News triggers: classify headlines into an events file, list, validate, evaluate.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -59,25 +57,6 @@ def _threshold(min_score: float | None) -> float | None:
     if min_score is not None and min_score <= 0:
         raise DataError(f"--min-score {min_score:g}: must be above 0")
     return min_score
-
-
-def classify_news(
-    inputs: Sequence[Path],
-    rules: Rules,
-    skip_bad: bool = False,
-    min_score: float | None = None,
-    window_hours: float | None = None,
-    skip_hint: str = "pass --skip-bad to process the other rows",
-) -> tuple[NewsBatch, list[Classified], list[Trigger]]:
-    """Read, classify and deduplicate headline files.
-
-    Returns the batch read, every headline's verdict (publication order) and the triggers.
-    Raises DataError for unreadable input or bad rows (unless ``skip_bad``).
-    """
-    batch = load_news(inputs, skip_bad=skip_bad, skip_hint=skip_hint)
-    classified = classify_items(batch.items, rules, _threshold(min_score))
-    window = rules.dedup_window_hours if window_hours is None else window_hours
-    return batch, classified, deduplicate(classified, window)
 
 
 def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
@@ -125,10 +104,17 @@ def classify_command(
     debug: DebugOption = False,
 ) -> None:
     """Classify headlines into triggers and write an events file the backtest reads."""
+    from data.atomic import write_bytes_atomically
+    from data.news.classifier import explain
+    from data.news.rules import load_rules
+    from data.news.triggers import classify_news, events_csv_text
+
     if window is not None and window < 0:
         raise DataError(f"--window {window:g}: must be 0 or more hours")
     rules = load_rules(rules_file)
-    batch, classified, triggers = classify_news(inputs, rules, skip_bad, min_score, window)
+    batch, classified, triggers = classify_news(
+        inputs, rules, skip_bad, _threshold(min_score), window
+    )
     if out_file is not None:  # written first: the report below may go to a closed pipe
         write_bytes_atomically(out_file, events_csv_text(triggers).encode("utf-8"))
     if batch.bad_rows:
@@ -175,6 +161,10 @@ def _extra_columns(path: Path) -> dict[str, dict[str, str]]:
 
 
 def _parse_since(text: str | None) -> pd.Timestamp | None:
+    import pandas as pd
+
+    from data.calendar import NEW_YORK
+
     if text is None:
         return None
     try:
@@ -196,6 +186,8 @@ def list_command(
     debug: DebugOption = False,
 ) -> None:
     """List the events of a file as a table."""
+    from data.events import load_events
+
     if file is not None and not file.exists():
         raise DataError(f"events file {file} does not exist; check --file")
     calendar = load_events(file)
@@ -239,6 +231,8 @@ def validate_command(
     debug: DebugOption = False,
 ) -> None:
     """Check an events file and report every problem (exit 2 if there is any)."""
+    from data.events import check_events_file
+
     check = check_events_file(file)
     for problem in check.problems:
         out.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
@@ -283,6 +277,8 @@ def _metrics_table(evaluation: Evaluation) -> Table:
 
 
 def _confusion_table(evaluation: Evaluation) -> Table:
+    from data.news.evaluation import NONE
+
     keys = {name: str(i) for i, name in enumerate(evaluation.labels[:-1], start=1)}
     keys[NONE] = NONE
     table = Table(title="Confusion matrix (rows: label, columns: predicted)", box=box.SIMPLE_HEAVY)
@@ -312,6 +308,9 @@ def evaluate_command(
     debug: DebugOption = False,
 ) -> None:
     """Precision, recall and F1 per category and a confusion matrix on a labelled set."""
+    from data.news.evaluation import NONE, evaluate, load_labelled
+    from data.news.rules import load_rules
+
     rules = load_rules(rules_file)
     result = evaluate(load_labelled(labelled, rules), rules, _threshold(min_score))
     out.print(_metrics_table(result))

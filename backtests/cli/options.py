@@ -4,11 +4,13 @@ and the progress bar every long command shows."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 ConfigArg = Annotated[
     Path | None,
@@ -35,6 +37,8 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on e
 
 def progress_bar(label: str, console: Console) -> Progress:
     """The bar long commands show on stderr (it disappears when done)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn(label),
         BarColumn(),

@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -25,15 +25,9 @@ from backtests.cli.options import (
     WorkersOption,
     progress_bar,
 )
-from backtests.config import load_config, with_cli_options
-from backtests.provenance import package_versions
-from backtests.research.placebo import (
-    REPORTED,
-    PlaceboError,
-    PlaceboResult,
-    prepare_placebo,
-    run_placebo,
-)
+
+if TYPE_CHECKING:
+    from backtests.research.placebo import PlaceboResult
 
 out = Console()
 err = Console(stderr=True)
@@ -135,6 +129,8 @@ def _notes(result: PlaceboResult) -> list[str]:
 
 
 def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
+    from backtests.provenance import package_versions
+
     setup = result.setup
     return {
         "tool": "capex-rotation placebo",
@@ -168,6 +164,8 @@ def placebo(
     debug: DebugOption = False,
 ) -> None:
     """Compare the real calendar's Sharpe, total return and hit rate with random calendars."""
+    from backtests.config import load_config, with_cli_options
+    from backtests.research.placebo import PlaceboError, prepare_placebo, run_placebo
     from reports.placebo_report import write_placebo_report
     from reports.run_folder import check_destination
 
@@ -213,6 +211,8 @@ def placebo(
 
 
 def _print_summary(result: PlaceboResult, document: dict) -> None:
+    from backtests.research.placebo import REPORTED
+
     ev = document["events"]
     table = Table(
         title=f"Against {len(result.draws)} placebo calendars ({ev['inside_run']} events, "

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from backtests.cli.options import DataDirOption, DebugOption, SetOption, WorkersOption, progress_bar
-from backtests.grid import Grid, load_grid
-from backtests.provenance import package_versions
-from backtests.sweep import (
-    VERIFY_TOLERANCE,
-    SweepError,
-    load_sweep_data,
-    results_table,
-    run_sweep,
-    verify,
-)
-from data.errors import CapexRotationError
-from strategies.engines.fast import METRICS
+from data.errors import CapexRotationError, Interrupted
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from backtests.grid import Grid
 
 out = Console()
 err = Console(stderr=True)
@@ -39,6 +33,8 @@ class VerificationFailed(CapexRotationError):
 
 
 def _heatmap_pairs(grid: Grid, requested: list[str] | None) -> list[tuple[str, str]]:
+    from backtests.sweep import SweepError
+
     if requested:
         pairs = []
         for text in requested:
@@ -82,7 +78,11 @@ def sweep(
     debug: DebugOption = False,
 ) -> None:
     """Run every config of a grid through the fast engine; write sweep.parquet/csv and heatmaps."""
+    from backtests.grid import load_grid
+    from backtests.provenance import package_versions
+    from backtests.sweep import SweepError, load_sweep_data, results_table, run_sweep
     from reports.sweep_report import heatmap, rank, write_manifest, write_tables
+    from strategies.engines.fast import METRICS
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
@@ -113,11 +113,10 @@ def sweep(
                 on_progress=lambda n: progress.advance(task, n),
             )
     except KeyboardInterrupt:
-        err.print(
+        raise Interrupted(
             f"interrupted: finished configs are kept in {folder / '.checkpoint'}; rerun the "
             "same command to continue"
-        )
-        raise typer.Exit(130) from None
+        ) from None
     computed_at = time.perf_counter()
 
     table = results_table(grid, result.table)
@@ -175,7 +174,7 @@ def _short(key: str) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, float):
-        return "n/a" if pd.isna(value) else f"{value:.3g}"
+        return "n/a" if not math.isfinite(value) else f"{value:.3g}"
     return str(value)
 
 
@@ -197,6 +196,8 @@ def _print_top(rows: pd.DataFrame, grid: Grid, metric: str) -> None:
 
 
 def _verify(grid: Grid, data, indices: list[int]) -> None:
+    from backtests.sweep import VERIFY_TOLERANCE, verify
+
     with err.status(f"re-running {len(indices)} config(s) through backtrader"):
         checks = verify(grid, data, indices)
     table = Table(title="Fast engine vs backtrader (max relative equity difference)")

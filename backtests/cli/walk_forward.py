@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -15,17 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from backtests.cli.options import DataDirOption, DebugOption, SetOption, progress_bar
-from backtests.grid import load_grid
-from backtests.provenance import package_versions
-from backtests.research.walk_forward import (
-    WalkForwardResult,
-    check_grid,
-    make_windows,
-    parse_period,
-    run_sessions,
-    run_walk_forward,
-)
-from backtests.sweep import load_sweep_data
+
+if TYPE_CHECKING:
+    from backtests.research.walk_forward import WalkForwardResult
 
 out = Console()
 err = Console(stderr=True)
@@ -68,6 +60,16 @@ def walk_forward(
     debug: DebugOption = False,
 ) -> None:
     """Pick the best grid config on each train window, run it out of sample, stitch the result."""
+    from backtests.grid import load_grid
+    from backtests.provenance import package_versions
+    from backtests.research.walk_forward import (
+        check_grid,
+        make_windows,
+        parse_period,
+        run_sessions,
+        run_walk_forward,
+    )
+    from backtests.sweep import load_sweep_data
     from reports.run_folder import check_destination
     from reports.walk_forward_report import write_walk_forward_report
 

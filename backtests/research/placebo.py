@@ -38,6 +38,7 @@ side outgrows the equity in the 2025-26 memory rally and the book goes bust.)
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -251,6 +252,8 @@ _WORKER: tuple[PlaceboSetup, np.ndarray] | None = None
 
 
 def _init_worker(setup: PlaceboSetup, calendars: np.ndarray) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER
     _WORKER = (setup, calendars)
 

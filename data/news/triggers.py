@@ -18,13 +18,14 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from data.calendar import NEW_YORK
 from data.events import Event, EventCalendar
 from data.news.classifier import Verdict, classify_headline
-from data.news.feeds import NewsItem, sort_news
+from data.news.feeds import NewsBatch, NewsItem, load_news, sort_news
 from data.news.rules import Rules
 
 TRIGGER_COLUMNS = (
@@ -176,3 +177,22 @@ def trigger_calendar(triggers: Sequence[Trigger], label: str) -> EventCalendar:
     )
     digest = hashlib.sha256(events_csv_text(triggers).encode()).hexdigest()
     return EventCalendar(events, label, digest, tuple(sorted({e.category for e in events})))
+
+
+def classify_news(
+    inputs: Sequence[Path],
+    rules: Rules,
+    skip_bad: bool = False,
+    min_score: float | None = None,
+    window_hours: float | None = None,
+    skip_hint: str = "pass --skip-bad to process the other rows",
+) -> tuple[NewsBatch, list[Classified], list[Trigger]]:
+    """Read, classify and deduplicate headline files.
+
+    Returns the batch read, every headline's verdict (publication order) and the triggers.
+    Raises DataError for unreadable input or bad rows (unless ``skip_bad``).
+    """
+    batch = load_news(inputs, skip_bad=skip_bad, skip_hint=skip_hint)
+    classified = classify_items(batch.items, rules, min_score)
+    window = rules.dedup_window_hours if window_hours is None else window_hours
+    return batch, classified, deduplicate(classified, window)
