@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from backtests.strategy_config import CostsSection, StrategySection
 from data.errors import CapexRotationError
 from data.prices import validate_ticker
 from data.universe import load_universe
@@ -67,18 +68,6 @@ class UniverseSection(_Section):
     @classmethod
     def _tickers(cls, values: list[str]) -> list[str]:
         return [validate_ticker(v) for v in values]
-
-
-class StrategySection(_Section):
-    hold_sessions: int = Field(default=5, ge=1, le=2520)
-    gross: float = Field(default=1.0, gt=0)
-    max_gross: float = Field(default=3.0, gt=0)
-
-
-class CostsSection(_Section):
-    commission_bps: float = Field(default=1.0, ge=0, lt=10_000)
-    slippage_bps: float = Field(default=2.0, ge=0, lt=10_000)
-    borrow_bps: float = Field(default=50.0, ge=0, lt=10_000)
 
 
 class EventsSection(_Section):
@@ -161,6 +150,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def get_key(config: BaseModel, key: str) -> Any:
+    """The value of a dotted key (``strategy.sizing.kind``) of a config."""
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
 def set_key(table: dict[str, Any], key: str, value: Any) -> None:
     """Set a dotted ``section.key`` in a nested table."""
     node = table
@@ -177,7 +174,12 @@ def apply_overrides(table: dict[str, Any], overrides: list[str]) -> None:
 
 def resolve_paths(table: dict[str, Any], base: Path) -> None:
     """Make the relative paths of a config table relative to ``base`` (the file's folder)."""
-    for section, key in (("events", "file"), ("data", "dir"), ("data", "cache_dir")):
+    for section, key in (
+        ("events", "file"),
+        ("data", "dir"),
+        ("data", "cache_dir"),
+        ("costs", "borrow_file"),
+    ):
         value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             table[section][key] = str(base / value)
@@ -206,7 +208,8 @@ def validate(table: dict[str, Any], origin: str) -> Config:
         config = Config.model_validate(table)
     except ValidationError as exc:
         raise explain(exc, origin) from None
-    if config.strategy.gross > config.strategy.max_gross:
+    vol_target = config.strategy.sizing.kind == "vol_target"  # its own gross, capped
+    if config.strategy.gross > config.strategy.max_gross and not vol_target:
         raise ConfigError(
             f"{origin}: strategy.gross {config.strategy.gross:g} exceeds strategy.max_gross "
             f"{config.strategy.max_gross:g}; lower gross or raise the cap deliberately"

@@ -33,6 +33,7 @@ from backtests.config import (
     ConfigError,
     apply_overrides,
     explain,
+    get_key,
     load_config,
     read_toml,
     resolve_paths,
@@ -73,9 +74,7 @@ class Grid:
             k = self.keys.index(key)
             options = self.values[k]
             return [options[j] for j in self.combinations[np.asarray(indices), k]]
-        section, name = key.split(".")
-        value = getattr(getattr(self.base, section), name)
-        return [value] * len(indices)
+        return [get_key(self.base, key)] * len(indices)
 
     def config(self, index: int) -> Config:
         """The full, validated Config of combination ``index``."""
@@ -97,8 +96,7 @@ def _typed(base: Config, key: str, value: Any, origin: str) -> Any:
         config = Config.model_validate(table)
     except ValidationError as exc:
         raise explain(exc, f"{origin} [grid] {key} = {value!r}") from None
-    section, name = key.split(".")
-    return getattr(getattr(config, section), name)
+    return get_key(config, key)
 
 
 def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
@@ -204,17 +202,24 @@ def _check_across_keys(
         if key in keys:
             k = keys.index(key)
             return np.array(typed[k], dtype=object)[combinations[:, k]]
-        section, name = key.split(".")
-        return np.full(len(combinations), getattr(getattr(base, section), name), dtype=object)
+        return np.full(len(combinations), get_key(base, key), dtype=object)
 
     gross, cap = column("strategy.gross"), column("strategy.max_gross")
-    bad = np.flatnonzero(gross.astype(float) > cap.astype(float))
+    own_gross = column("strategy.sizing.kind") == "vol_target"  # vol_target sets its own
+    bad = np.flatnonzero((gross.astype(float) > cap.astype(float)) & ~own_gross)
     if bad.size:
         i = int(bad[0])
         raise ConfigError(
             f"{origin} combination {_describe(keys, typed, combinations[i])}: strategy.gross "
             f"{gross[i]:g} exceeds strategy.max_gross {cap[i]:g}"
         )
+    lookback, history = column("strategy.sizing.lookback"), column("strategy.sizing.min_history")
+    for i in range(len(combinations)):
+        if history[i] is not None and history[i] > lookback[i]:
+            raise ConfigError(
+                f"{origin} combination {_describe(keys, typed, combinations[i])}: "
+                f"strategy.sizing.min_history {history[i]} exceeds lookback {lookback[i]}"
+            )
     start, end = column("run.start"), column("run.end")
     for i in range(len(combinations)):
         if start[i] is not None and end[i] is not None and start[i] > end[i]:

@@ -23,29 +23,32 @@ import pandas as pd
 
 from backtests.config import Config
 from backtests.grid import Grid
-from backtests.runner import price_source
+from backtests.prepare import Prepared, prepare, price_source
 from data.atomic import write_atomically, write_bytes_atomically
-from data.calendar import entry_sessions
 from data.errors import CapexRotationError
 from data.events import EventCalendar, load_events
-from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
-from data.universe import Universe
+from reports.metrics import METRICS, batch_metrics
 from strategies.engines.backtrader_engine import run_backtrader
-from strategies.engines.fast import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
-from strategies.plan import BookPlan, build_plan
-from strategies.rules import CostModel, RotationRules
+from strategies.engines.fast import Batch, borrow_rates, evaluate, run_fast
+from strategies.engines.plan_arrays import plan_arrays
 
 # Keys that do not change the plan: configs differing only in these are evaluated together.
 BATCHED_KEYS = (
     "strategy.gross",
     "strategy.max_gross",
+    "strategy.sizing.target",
     "costs.commission_bps",
     "costs.slippage_bps",
     "costs.borrow_bps",
+    "costs.half_spread_bps",
+    "costs.impact_k",
     "run.cash",
     "run.name",
 )
+# Per-event sub-books are capped on their opening gross: with books.kind = "per_event" these
+# decide the plan too, so they are batched only for single books.
+GROSS_KEYS = ("strategy.gross", "strategy.max_gross", "strategy.sizing.target")
 TASK_SIZE = 4096  # configs per task at most (checkpoint and progress granularity)
 VERIFY_TOLERANCE = 1e-9
 
@@ -75,6 +78,11 @@ def load_sweep_data(grid: Grid, source: Any | None = None) -> SweepData:
     for key in ("universe.long", "universe.short"):
         for names in _distinct(grid.column(key, everyone)):
             tickers.update(dict.fromkeys(names))
+    for legs in _distinct(grid.column("strategy.legs", everyone)):
+        for leg in legs:
+            tickers.update(
+                dict.fromkeys(leg.tickers if hasattr(leg, "tickers") else leg["tickers"])
+            )
     tickers.update(dict.fromkeys(_distinct(grid.column("run.benchmark", everyone))))
     starts = _distinct(grid.column("run.start", everyone))
     ends = _distinct(grid.column("run.end", everyone))
@@ -98,8 +106,15 @@ def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
     """Config indices to evaluate, grouped by plan (configs differing only in BATCHED_KEYS share
     one) and cut into tasks of TASK_SIZE at most."""
     planned = [k for k, key in enumerate(grid.keys) if key not in BATCHED_KEYS]
-    if planned:
-        _, group = np.unique(grid.combinations[:, planned], axis=0, return_inverse=True)
+    gross = [k for k, key in enumerate(grid.keys) if key in GROSS_KEYS]
+    keys = grid.combinations[:, planned + gross].astype(np.int64)
+    if gross:  # single books batch their gross; per-event sub-books plan on it
+        per_event = np.array(
+            [v == "per_event" for v in grid.column("strategy.books.kind", np.arange(len(grid)))]
+        )
+        keys[~per_event, len(planned) :] = -1
+    if keys.shape[1]:
+        _, group = np.unique(keys, axis=0, return_inverse=True)
         group = group.reshape(-1)
     else:
         group = np.zeros(len(grid), dtype=np.int64)
@@ -111,61 +126,58 @@ def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
     return out
 
 
-@dataclass
-class Prepared:
-    market: MarketData
-    plan: BookPlan
-    rules: RotationRules
-
-
-def prepare(data: SweepData, config: Config) -> Prepared:
-    """Market (cached per process), events and plan of one config (shared by its group)."""
-    universe = Universe(
-        tuple(config.universe.long), tuple(config.universe.short), config.run.benchmark
-    )
-    start = pd.Timestamp(config.run.start) if config.run.start else None
-    end = pd.Timestamp(config.run.end) if config.run.end else None
-    markets, events = data.cache.setdefault("markets", {}), data.cache.setdefault("events", {})
-    key = (start, end, universe.traded, universe.benchmark)
-    market = markets.get(key)
-    if market is None:
-        sessions = resolve_sessions(start, end, data.histories)
-        market = align(data.histories, sessions, universe.traded, universe.benchmark)
-        markets.clear()  # one market at a time keeps memory flat over big grids
-        markets[key] = market
-    events_key = (_events_key(config.events.file), tuple(config.events.categories))
-    if events_key not in events:
-        calendar = data.calendars[events_key[0]].filter_categories(config.events.categories)
-        events[events_key] = (calendar, entry_sessions([e.known_at for e in calendar.events]))
-    calendar, entries = events[events_key]
-    s = config.strategy
-    rules = RotationRules(s.hold_sessions, s.gross, s.max_gross)
-    plan = build_plan(market, universe.long, universe.short, calendar.events, entries, rules)
-    return Prepared(market, plan, rules)
+def prepare_config(data: SweepData, config: Config) -> Prepared:
+    """Market (kept per process), events and plan of one config (shared by its group)."""
+    calendar = data.calendars[_events_key(config.events.file)]
+    return prepare(config, events=calendar, histories=data.histories, memo=data.cache)
 
 
 def batch_of(grid: Grid, indices: list[int]) -> Batch:
-    """Gross, costs and cash of configs (from the grid where varied, else the base)."""
+    """The numbers a plan does not depend on, per config (from the grid where varied, else
+    the base): gross and its cap, the vol target, cost rates, cash."""
 
     def col(key: str, scale: float = 1.0) -> list[float]:
         return [float(v) * scale for v in grid.column(key, indices)]
 
     return Batch.of(
-        col("strategy.gross"),
-        col("costs.commission_bps", 1e-4),
-        col("costs.slippage_bps", 1e-4),
-        col("costs.borrow_bps", 1e-4),
-        col("run.cash"),
+        gross=col("strategy.gross"),
+        max_gross=col("strategy.max_gross"),
+        target=col("strategy.sizing.target"),
+        commission=col("costs.commission_bps", 1e-4),
+        slippage=col("costs.slippage_bps", 1e-4),
+        borrow=col("costs.borrow_bps", 1e-4),
+        cash=col("run.cash"),
+        half_spread=col("costs.half_spread_bps", 1e-4),
+        impact_k=col("costs.impact_k"),
+    )
+
+
+def metrics_of(ev) -> dict[str, np.ndarray]:
+    return batch_metrics(
+        ev.equity,
+        ev.batch.cash,
+        ev.book_pnl,
+        ev.decision_equity,
+        ev.commission,
+        ev.slippage_cost,
+        ev.borrow_cost,
+        ev.notional,
+        ev.ruined_on,
     )
 
 
 def evaluate_task(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFrame:
     """Metrics of configs sharing one plan: one row per config index."""
-    prepared = prepare(data, grid.config(indices[0]))
-    values = metrics(evaluate(plan_arrays(prepared.market, prepared.plan), batch_of(grid, indices)))
+    prepared = prepare_config(data, grid.config(indices[0]))
+    market, strategy = prepared.market, prepared.strategy
+    arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
+    ev = evaluate(arrays, batch_of(grid, indices), strategy)
+    values = metrics_of(ev)
     frame = pd.DataFrame({name: values[name] for name in METRICS})
     frame.insert(0, "config", np.asarray(indices, dtype=np.int64))
-    frame["sessions"] = len(prepared.market.sessions)
+    days = np.array([d.date().isoformat() for d in market.sessions], dtype=object)
+    frame["ruined_on"] = np.where(ev.ruined_on >= 0, days[np.maximum(ev.ruined_on, 0)], "")
+    frame["sessions"] = len(market.sessions)
     return frame
 
 
@@ -345,7 +357,7 @@ def results_table(grid: Grid, metrics: pd.DataFrame) -> pd.DataFrame:
     index = metrics["config"].to_numpy()
     params = {key: [cell(v) for v in grid.column(key, index)] for key in grid.keys}
     table = pd.DataFrame({"config": index, **params})
-    for name in (*METRICS, "sessions"):
+    for name in (*METRICS, "ruined_on", "sessions"):
         table[name] = metrics[name].to_numpy()
     return table
 
@@ -355,15 +367,12 @@ def verify(grid: Grid, data: SweepData, indices: list[int]) -> list[tuple[int, f
     out = []
     for index in indices:
         config = grid.config(index)
-        prepared = prepare(data, config)
-        c = config.costs
-        costs = CostModel.from_bps(c.commission_bps, c.slippage_bps, c.borrow_bps)
+        prepared = prepare_config(data, config)
         reference = (
-            run_backtrader(prepared.market, prepared.plan, prepared.rules, costs, config.run.cash)
+            run_backtrader(prepared.market, prepared.plan, config.run.cash)
             .equity["equity"]
             .to_numpy()
         )
-        fast = run_fast(prepared.market, prepared.plan, prepared.rules, costs, config.run.cash)
-        fast = fast.equity()[0]
+        fast = run_fast(prepared.market, prepared.plan, config.run.cash).equity[0]
         out.append((index, float(np.max(np.abs(fast - reference) / np.abs(reference)))))
     return out

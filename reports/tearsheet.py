@@ -14,7 +14,9 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere: no display here or 
 
 import pandas as pd
 
-PERIODS = 252
+from data.conventions import PERIODS_PER_YEAR
+
+PERIODS = PERIODS_PER_YEAR
 # quantstats 0.0.86's template asks https://qtpylib.io for its favicon and calls an undefined
 # save() on load: offline that is a failed request and a ReferenceError in the console.
 _REMOTE_ICON = re.compile(r'<link\b[^>]*\brel="(?:shortcut )?icon"[^>]*>', re.IGNORECASE)

@@ -24,9 +24,9 @@ of a test window is marked to that close, not liquidated: the next window starts
 equity (no exit costs are charged at a window boundary).
 
 Stitching. The out-of-sample equity compounds the test windows' returns from the base config's
-cash: equity_t = cash x prod(1 + r_s, s <= t). Under the baseline rules every cash flow is
-proportional to the equity, so a window run from the cash or from the carried equity has the
-same returns.
+cash: equity_t = cash x prod(1 + r_s, s <= t). Each test window runs from the equity carried
+out of the previous one, so the stitched equity is exact for every cost model (with whole
+shares or a size-dependent cost, returns depend on the equity's level).
 """
 
 from __future__ import annotations
@@ -41,10 +41,20 @@ import pandas as pd
 
 from backtests.config import set_key, validate
 from backtests.grid import Grid
-from backtests.sweep import SweepData, batch_of, cell, evaluate_task, prepare, tasks
+from backtests.sweep import (
+    SweepData,
+    batch_of,
+    cell,
+    evaluate_task,
+    metrics_of,
+    prepare_config,
+    tasks,
+)
 from data.errors import CapexRotationError
 from data.market import align, resolve_sessions
-from strategies.engines.fast import METRICS, evaluate, metrics, plan_arrays
+from reports.metrics import METRICS
+from strategies.engines.fast import borrow_rates, evaluate
+from strategies.engines.plan_arrays import plan_arrays
 
 # As reports.sweep_report.HIGHER_IS_BETTER (a test keeps them equal): higher is better for these,
 # lower for the rest (volatility, costs, turnover...).
@@ -169,14 +179,25 @@ class OutOfSample:
 
 
 def run_test_window(
-    grid: Grid, data: SweepData, index: int, decision: pd.Timestamp, last: pd.Timestamp
+    grid: Grid,
+    data: SweepData,
+    index: int,
+    decision: pd.Timestamp,
+    last: pd.Timestamp,
+    cash: float | None = None,
 ) -> OutOfSample:
-    """Config ``index`` run fresh from the close of ``decision`` to ``last``."""
+    """Config ``index`` run fresh (flat) from the close of ``decision`` to ``last``, with
+    ``cash`` (default: the config's) as its starting equity."""
     cut = window_grid(grid, decision, last)
-    prepared = prepare(data, cut.config(index))
-    ev = evaluate(plan_arrays(prepared.market, prepared.plan), batch_of(cut, [index]))
-    equity = ev.equity()[0]
-    values = {name: float(v[0]) for name, v in metrics(ev).items()}
+    prepared = prepare_config(data, cut.config(index))
+    market, strategy = prepared.market, prepared.strategy
+    arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
+    batch = batch_of(cut, [index])
+    if cash is not None:
+        batch = dataclasses.replace(batch, cash=np.array([float(cash)]))
+    ev = evaluate(arrays, batch, strategy)
+    equity = ev.equity[0]
+    values = {name: float(v[0]) for name, v in metrics_of(ev).items()}
     return OutOfSample(returns=equity[1:] / equity[:-1] - 1, metrics=values)
 
 
@@ -216,6 +237,7 @@ def run_walk_forward(
     bench_market = align(data.histories, sessions, (), grid.base.run.benchmark)
     bench = bench_market.benchmark_returns().to_numpy()
     rows, tables, parts = [], [], []
+    carried = float(grid.base.run.cash)  # the OOS equity each test window starts from
     for w in windows:
         table = train_table(grid, data, sessions[w.train_first], sessions[w.train_last])
         tables.append(table)
@@ -238,7 +260,9 @@ def run_walk_forward(
             oos: dict[str, float] = {}
             is_row: dict[str, float] = {}
         else:
-            run = run_test_window(grid, data, chosen, sessions[w.train_last], sessions[w.test_last])
+            run = run_test_window(
+                grid, data, chosen, sessions[w.train_last], sessions[w.test_last], carried
+            )
             returns = run.returns
             oos = run.metrics
             is_row = table.loc[table["config"] == chosen].iloc[0].to_dict()
@@ -251,6 +275,7 @@ def run_walk_forward(
         row["oos_total_return"] = float(np.prod(1 + returns) - 1)
         row["oos_books"] = int(oos.get("books", 0))
         rows.append(row)
+        carried *= float(np.prod(1 + returns))
         parts.append(
             pd.DataFrame(
                 {

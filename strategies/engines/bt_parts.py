@@ -14,8 +14,6 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from strategies.rules import CostModel
-
 
 class ArrayFeed(bt.feed.DataBase):
     """A daily feed whose lines are filled in one step from numpy arrays at preload.
@@ -64,13 +62,32 @@ class ArrayFeed(bt.feed.DataBase):
         super().advance(size, datamaster, ticks=False)
 
 
-class RotationCommission(bt.CommInfoBase):
-    """The CostModel in backtrader's terms: commission c * |shares * fill| on every fill, and
-    the borrow fee b * |shares| * previous close * calendar days / 365 on shorts.
+class PolicyBroker(bt.brokers.BackBroker):
+    """backtrader's broker, pricing market orders with the cost model's slippage.
+
+    Each order carries ``order.info.slip`` (set at submission from the slippage model, for its
+    size): a buy fills at open x (1 + slip), a sell or short sale at open x (1 - slip), whatever
+    the bar's high and low (backtrader's own slippage would clamp to the bar and cannot depend
+    on the order's size).
+    """
+
+    def _try_exec_market(self, order, popen, phigh, plow):
+        if not self.p.coo and order.data.datetime[0] <= order.created.dt:
+            return  # only after the bar it was created on
+        slip = float(order.info.get("slip", 0.0))
+        price = popen * (1 + slip) if order.isbuy() else popen * (1 - slip)
+        self._execute(order, ago=0, price=price)
+
+
+class PolicyCommission(bt.CommInfoBase):
+    """The cost models in backtrader's terms: the commission model on every fill, and the
+    borrow model's rate x |shares| x previous close x calendar days / 365 on each sub-book's
+    shorts.
 
     backtrader charges ``get_credit_interest`` at each bar before that bar's fills, for the days
-    since the last charge (``pos.datetime``): exactly the rules' timing. Its own formula uses
-    the entry price; ours uses the previous close (market value). Fees are kept in ``charges``.
+    since the last charge (``pos.datetime``): exactly the rules' timing. Its own formula uses the
+    position's entry price; ours uses the previous close (market value) and asks the executor
+    which sub-books are short (``executor.short_shares(col)``). Fees are kept in ``charges``.
     """
 
     params = (
@@ -78,24 +95,33 @@ class RotationCommission(bt.CommInfoBase):
         ("commtype", bt.CommInfoBase.COMM_PERC),
         ("percabs", True),
         ("costs", None),
+        ("rates", None),
+        ("sessions", None),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.costs: CostModel = self.p.costs
-        self.charges: list[tuple[dt.date, str, float]] = []
+        self.costs = self.p.costs
+        self.rates: np.ndarray = self.p.rates
+        self.index = {d.date(): t for t, d in enumerate(self.p.sessions)}
+        self.executor = None
+        self.charges: list[tuple[dt.date, str, float, int]] = []
 
     def _getcommission(self, size: float, price: float, pseudoexec: bool) -> float:
-        return self.costs.commission_on(size, price)
+        return float(self.costs.commission.fee(np.float64(size), np.float64(price)))
 
     def get_credit_interest(
         self, data: bt.feed.DataBase, pos: bt.Position, dt0: dt.datetime
     ) -> float:
-        if pos.size >= 0:
-            return 0.0
         days = (dt0.date() - pos.datetime.date()).days
-        if days <= 0:
+        if days <= 0 or self.executor is None:
             return 0.0
-        fee = self.costs.borrow_fee(pos.size, data.close[-1], days)
-        self.charges.append((dt0.date(), data._name, fee))
-        return fee
+        col = self.executor.market.column(data._name)
+        t = self.index[data.datetime.date(-1)]  # the previous close's session
+        rate = float(self.rates[t, col])
+        total = 0.0
+        for book, shares in self.executor.short_shares(col):
+            fee = rate * shares * data.close[-1] * days / 365
+            self.charges.append((dt0.date(), data._name, fee, book))
+            total += fee
+        return total
