@@ -152,7 +152,8 @@ def _event_signal(
             )
             continue
         if effective == 0:
-            # No decision close inside the run for the first session (§7).
+            # No decision close inside the run for the first session (§7). READING: "entering"
+            # means the effective entry, so with delay >= 1 a raw entry at session 0 is used.
             log.append(
                 dict(
                     id=event_id,
@@ -182,7 +183,8 @@ class _Run:
         self.cfg = cfg
         st, costs = cfg["strategy"], cfg["costs"]
         self.legs = st["legs"]
-        # The "column of a name" (§5 fill order) is its position in the legs, legs in order.
+        # READING: the "column of a name" (§5 fill order) is its position in the legs, legs in
+        # config order, tickers in leg order.
         names = [x for leg in self.legs for x in leg["tickers"]]
         self.market = Market(bars, benchmark, sessions, names)
         self.sessions = self.market.sessions
@@ -238,7 +240,12 @@ class _Run:
         return float(costs["borrow_by_ticker"].get(name, flat)) / 1e4
 
     def adv(self, name: str, d: int) -> float:
-        """Mean volume over [d-N+1, d], N = costs.impact_lookback (sessions with a bar)."""
+        """Mean volume over [d-N+1, d], N = costs.impact_lookback.
+
+        READING: the mean is over the window's sessions that have a volume (the window is
+        clipped at the run's start), which matters only for the cap under flat slippage: impact
+        slippage excludes a name without N returns anyway.
+        """
         rows = list(self.market.window(d, int(self.cfg["costs"]["impact_lookback"])))
         volume = self.market.volume[rows, self.market.col[name]]
         finite = volume[np.isfinite(volume)]
@@ -456,6 +463,7 @@ class _Run:
                     if book is None:
                         action = ["ignored", "counter-trigger while flat"]
                     else:
+                        # READING: closed_by "counter" (the spec names no value for it).
                         self.close_book(book, e, "counter")
                         action = ["closed", "counter"]
                 elif book is not None and book.direction == sign:
