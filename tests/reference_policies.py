@@ -40,7 +40,9 @@ class ReferenceResult:
     equity: indexed by session; columns equity, cash, long_value (>= 0), short_value (<= 0,
         signed market value of the shorts), so equity = cash + long_value + short_value.
     fills: date, ticker, side (buy/sell/short/cover), shares (> 0), price, commission,
-        slippage (= |shares x (price - open)|), book; in execution order.
+        slippage (= |shares x (price - open)|), book; in execution order, which at one open is
+        §5's: every sell (long exit, short sale) before every buy (short cover, long entry),
+        each group by (sub-book id, leg order, ticker order in the leg).
     borrow: date (the open at which it is debited), ticker, book, fee.
     books: one row per (sub-)book: book, direction, decision, entry, exit (NaT while open),
         closed_by (None while open), planned_exit (NaT if beyond the calendar), gross,
@@ -152,8 +154,8 @@ def _event_signal(
             )
             continue
         if effective == 0:
-            # No decision close inside the run for the first session (§7). READING: "entering"
-            # means the effective entry, so with delay >= 1 a raw entry at session 0 is used.
+            # No decision close inside the run for the first session (§7). §9 A1: only the
+            # EFFECTIVE entry counts, so with delay >= 1 a raw entry at session 0 is traded.
             log.append(
                 dict(
                     id=event_id,
@@ -183,9 +185,12 @@ class _Run:
         self.cfg = cfg
         st, costs = cfg["strategy"], cfg["costs"]
         self.legs = st["legs"]
-        # READING: the "column of a name" (§5 fill order) is its position in the legs, legs in
-        # config order, tickers in leg order.
+        # The market's columns: legs in config order, tickers in leg order. The fill order of §5
+        # sorts by (leg order, ticker order in the leg) within a sub-book: ``leg_rank``.
         names = [x for leg in self.legs for x in leg["tickers"]]
+        self.leg_rank = {
+            x: (k, j) for k, leg in enumerate(self.legs) for j, x in enumerate(leg["tickers"])
+        }
         self.market = Market(bars, benchmark, sessions, names)
         self.sessions = self.market.sessions
         self.signal, self.members, self.log = _event_signal(events, self.sessions, cfg)
@@ -239,17 +244,23 @@ class _Run:
             return (float(rates[k]) if k >= 0 else flat) / 1e4
         return float(costs["borrow_by_ticker"].get(name, flat)) / 1e4
 
-    def adv(self, name: str, d: int) -> float:
-        """Mean volume over [d-N+1, d], N = costs.impact_lookback.
+    def adv_measures(self, name: str, d: int) -> tuple[float, float] | str:
+        """§9 A5: (sigma_i, ADV_i) over u in [d-N+1, d], N = costs.impact_lookback, or the
+        reason the name is excluded from the book (fewer than N finite returns, or ADV 0).
 
-        READING: the mean is over the window's sessions that have a volume (the window is
-        clipped at the run's start), which matters only for the cap under flat slippage: impact
-        slippage excludes a name without N returns anyway.
+        The window is never clipped: it needs N sessions inside the run, each with a return
+        (so a bar at d-N too). ADV is the plain mean of the N volumes.
         """
-        rows = list(self.market.window(d, int(self.cfg["costs"]["impact_lookback"])))
-        volume = self.market.volume[rows, self.market.col[name]]
-        finite = volume[np.isfinite(volume)]
-        return float(finite.mean()) if len(finite) else math.nan
+        n_sessions = int(self.cfg["costs"]["impact_lookback"])
+        rows = list(self.market.window(d, n_sessions))
+        window = self.market.returns(name, rows)
+        if len(rows) < n_sessions or not np.isfinite(window).all():
+            return f"fewer than {n_sessions} returns for sigma and ADV"
+        adv = float(np.mean(self.market.volume[rows, self.market.col[name]]))
+        # READING: a missing volume beside a close gives a NaN ADV, excluded like ADV 0.
+        if not adv > 0:
+            return "ADV 0" if adv == 0 else f"ADV {adv}"
+        return float(np.std(window, ddof=1)), adv
 
     # --- opening a book ----------------------------------------------------------------------
 
@@ -258,25 +269,23 @@ class _Run:
         market, costs = self.market, self.cfg["costs"]
         e = t + 1
         impact = costs["slippage"] == "impact"
-        lookback_i = int(costs["impact_lookback"])
+        cap = costs["max_participation"]
+        # §9 A5: ADV is needed by impact slippage and by the cap under any slippage model.
+        needs_adv = impact or cap is not None
+        measures: dict[str, tuple[float, float]] = {}  # name -> (sigma_i, ADV_i)
         legs = []
-        impact_sigma: dict[str, float] = {}
         excluded: dict[str, str] = {}
         for leg in self.legs:
             names = [x for x in leg["tickers"] if market.eligible(x, t, e)]
-            if impact:
+            if needs_adv:
                 kept = []
                 for x in names:
-                    window = market.returns(x, market.window(t, lookback_i))
-                    # §5: excluded without N finite returns or with ADV = 0 at the decision.
-                    if len(window) < lookback_i or not np.isfinite(window).all():
-                        excluded[x] = f"impact: fewer than {lookback_i} returns"
-                        continue
-                    if not self.adv(x, t) > 0:
-                        excluded[x] = "impact: ADV 0"
-                        continue
-                    impact_sigma[x] = float(np.std(window, ddof=1))
-                    kept.append(x)
+                    measured = self.adv_measures(x, t)
+                    if isinstance(measured, str):
+                        excluded[x] = measured
+                    else:
+                        measures[x] = measured
+                        kept.append(x)
                 names = kept
             if not names:
                 raise NotOpened(f"leg {leg['name']} has no eligible name")
@@ -296,7 +305,9 @@ class _Run:
         st = self.cfg["strategy"]
         gross = float(st["gross"]) if vt_gross is None else vt_gross
         if st["signal"]["scale_size"]:
-            # READING: scale_size multiplies every sizer's gross, vol_target's included.
+            # §4 and §9 A2: every sizer's gross, vol_target's included, times |S|, capped.
+            # READING: A2's g_vt is vol_target's gross of §4, min(target / sigma_book,
+            # max_gross), so g = min(min(target / sigma_book, max_gross) * |S|, max_gross).
             gross = min(gross * abs(float(self.signal[e])), float(st["max_gross"]))
 
         shares: dict[str, float] = {}
@@ -305,7 +316,6 @@ class _Run:
         uninvested = 0.0
         capped: list[str] = []
         zeros: list[str] = []
-        cap = costs["max_participation"]
         for x in market.names:  # column order
             if x not in weights:
                 continue
@@ -319,7 +329,7 @@ class _Run:
                 if q == 0.0:
                     zeros.append(x)
             if cap is not None:
-                adv = self.adv(x, t)
+                adv = measures[x][1]
                 if abs(q) > float(cap) * adv:
                     if costs["on_cap"] == "fail":
                         raise ValueError(
@@ -335,7 +345,7 @@ class _Run:
                 # READING: |q_i| is the order actually sent (after rounding and the cap).
                 slip[x] = float(costs["half_spread_bps"]) / 1e4 + float(
                     costs["impact_k"]
-                ) * impact_sigma[x] * math.sqrt(abs(q) / self.adv(x, t))
+                ) * measures[x][0] * math.sqrt(abs(q) / measures[x][1])
             else:
                 slip[x] = float(costs["slippage_bps"]) / 1e4
         uncapped = e + self.hold
@@ -429,7 +439,12 @@ class _Run:
     # --- the decision at a close -------------------------------------------------------------
 
     def decide(self, t: int, equity: float) -> None:
-        """Decisions at the close of t for the fills at the open of e = t + 1 (§6 order)."""
+        """Decisions at the close of t for the fills at the open of e = t + 1.
+
+        Order (§6 and §9 A3): the signal's closes (counter / reverse), then the scheduled
+        closes of the other books (hold / max_hold, stops, data_end), then the signal's new
+        book, whose gross cap counts the books still open after all those closes.
+        """
         e = t + 1
         s = float(self.signal[e])
         action: list[str] = []
@@ -463,8 +478,7 @@ class _Run:
                     if book is None:
                         action = ["ignored", "counter-trigger while flat"]
                     else:
-                        # READING: closed_by "counter" (the spec names no value for it).
-                        self.close_book(book, e, "counter")
+                        self.close_book(book, e, "counter")  # §9 A7
                         action = ["closed", "counter"]
                 elif book is not None and book.direction == sign:
                     # Extend (no resizing): exit = max(exit, e + H), then the max_hold cap.
@@ -473,7 +487,7 @@ class _Run:
                     action = ["extended", f"book {book.id}"]
                 else:
                     if book is not None:  # reverse: the held book of the other direction
-                        self.close_book(book, e, "counter")
+                        self.close_book(book, e, "counter")  # §9 A7: reverse too
                     new_direction = sign
 
         # (b) planned exits and (c) stops, for the books still held (not just opened).
@@ -502,7 +516,7 @@ class _Run:
                 book.exit = e
                 book.closed_by = "data_end"
 
-        # (a, continued) open the new book, after the closes so the gross cap sees them.
+        # (a, continued) §9 A3: the new book last, so its gross cap sees every close above.
         if new_direction:
             self.try_open(new_direction, t, equity, action)
 
@@ -538,8 +552,11 @@ class _Run:
                     fee = self.borrow_rate(x, t - 1) * abs(size) * close_prev * nights / 365
                     self.cash -= fee
                     self.fees.append(dict(date=day, ticker=x, book=book.id, fee=fee))
-        # Every sell (long exits, short sales) before every buy; then by (book, column).
-        ordered = sorted(self.orders, key=lambda o: (0 if o[2] < 0 else 1, o[0], market.col[o[1]]))
+        # §5: every sell (long exits, short sales: shares < 0) before every buy (short covers,
+        # long entries); within each group by (sub-book id, leg order, ticker order in the leg).
+        ordered = sorted(
+            self.orders, key=lambda o: (0 if o[2] < 0 else 1, o[0], *self.leg_rank[o[1]])
+        )
         for book_id, x, size, kind in ordered:
             book = self.books[book_id]
             open_price = float(market.open[t, market.col[x]])

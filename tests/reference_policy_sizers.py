@@ -86,10 +86,29 @@ class Market:
 # ---------------------------------------------------------------------------------------------
 
 
+def _with_history(
+    market: Market, names: list[str], t: int, sizing: dict[str, Any]
+) -> tuple[list[str], dict[str, str]]:
+    """§9 A4: the names with at least min_history finite returns in the lookback window.
+
+    Every price-based sizer (inverse_vol, beta_neutral, vol_target) drops the others before
+    weighting, so a late listing leaves the book rather than blocking it.
+    """
+    kept: list[str] = []
+    excluded: dict[str, str] = {}
+    for x in names:
+        window = market.returns(x, market.window(t, int(sizing["lookback"])))
+        if int(np.isfinite(window).sum()) < int(sizing["min_history"]):
+            excluded[x] = "short history"
+        else:
+            kept.append(x)
+    return kept, excluded
+
+
 def _within_leg(
     market: Market, names: list[str], t: int, kind: str, sizing: dict[str, Any]
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Within-leg weights v (sum 1) and the names excluded (name -> reason)."""
+    """Within-leg weights v (sum 1) of ``names`` (already past A4) and the names excluded."""
     if kind == "equal":
         return {x: 1.0 / len(names) for x in names}, {}
     inverse: dict[str, float] = {}
@@ -97,9 +116,6 @@ def _within_leg(
     for x in names:
         window = market.returns(x, market.window(t, int(sizing["lookback"])))
         finite = window[np.isfinite(window)]
-        if len(finite) < int(sizing["min_history"]):
-            excluded[x] = "short history"
-            continue
         # READING: sigma is the std of the finite returns of the window (min_history may be
         # below N, so some of the N returns can be missing); a NaN sigma (one return) excludes.
         sigma = float(np.std(finite, ddof=1)) if len(finite) >= 2 else math.nan
@@ -134,11 +150,16 @@ def unit_weights(
     Returns (w, vol_target gross or None, excluded name -> reason).
     """
     kind = sizing["kind"]
-    within_kind = "inverse_vol" if kind == "inverse_vol" else sizing["within"]
+    # sizing.within belongs to beta_neutral and vol_target only (§4): equal stays equal.
+    within_kind = {"equal": "equal", "inverse_vol": "inverse_vol"}.get(kind, sizing["within"])
     within: dict[str, dict[str, float]] = {}
     excluded: dict[str, str] = {}
     for leg in legs:
-        v, out = _within_leg(market, leg["names"], t, within_kind, sizing)
+        names = leg["names"]
+        if kind != "equal":  # §9 A4: short histories leave before within-leg weighting
+            names, out = _with_history(market, names, t, sizing)
+            excluded.update(out)
+        v, out = _within_leg(market, names, t, within_kind, sizing) if names else ({}, {})
         excluded.update(out)
         if not v:
             raise NotOpened(f"leg {leg['name']} has no eligible name")
@@ -208,6 +229,6 @@ def unit_weights(
     sigma_matrix = np.atleast_2d(np.cov(matrix, rowvar=False, ddof=1))
     vector = np.array([w[x] for x in names])
     sigma_book = math.sqrt(TRADING_DAYS * float(vector @ sigma_matrix @ vector))
-    # READING: sigma_book = 0 gives target / 0 = inf, so the gross is max_gross.
+    # §9 A6: sigma_book = 0 gives g = max_gross (target / 0, capped).
     gross = max_gross if sigma_book == 0 else min(float(sizing["target"]) / sigma_book, max_gross)
     return w, gross, excluded

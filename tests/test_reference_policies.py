@@ -416,15 +416,28 @@ def test_entry_delay_past_the_run_is_ignored() -> None:
 
 
 def test_first_session_and_outside_events() -> None:
+    # §9 A1: delay 0, raw entry d0 = effective entry d0: no decision close before it.
     r = run(events((0, 1), (None, 1)), config())
     assert r.books.empty
     assert log_of(r, "e0") == ("ignored", "enters at the run's first session")
     assert log_of(r, "e1") == ("ignored", "enters outside the run")
-    # READING: with delay 1 a raw entry at d0 enters at d1 (decision d0, inside the run):
-    # q_A = 50 at 10, q_B = -25 at 20 (cash 1000); exit d3: +50*12 - 25*18 = 1150.
+
+
+def test_delay_trades_a_raw_entry_at_the_first_session() -> None:
+    # §9 A1: only the EFFECTIVE entry at d0 is "at the run's first session".
+    # Delay 1: raw d0 enters d1 (decision d0 + 1 - 1 = d0, equity 1000): q_A = 0.5*1000/10 = 50
+    # bought at 10, q_B = -0.5*1000/20 = -25 shorted at 20 (cash 1000); exit d1 + 2 = d3:
+    # sell 50 A at 12 (+600), cover 25 B at 18 (-450): 1150. Closes d1: 1000 + 500 - 500.
     r = run(events((0, 1)), config(strategy={"entry": {"delay": 1}}))
-    assert r.books.iloc[0].entry == D[1]
+    book = r.books.iloc[0]
+    assert (book.decision, book.entry, book.exit) == (D[0], D[1], D[3])
     assert list(r.equity.equity) == approx([1000, 1000, 1150, 1150, 1150, 1150])
+    assert log_of(r, "e0") == ("opened", "book 0")
+    assert r.event_log.set_index("id").entry["e0"] == D[1]
+    # Delay 2: raw d0 enters d2 (decision d1): the baseline book, 1000 -> 1075 -> 1150.
+    r = run(events((0, 1)), config(strategy={"entry": {"delay": 2}}))
+    assert (r.books.iloc[0].decision, r.books.iloc[0].entry) == (D[1], D[2])
+    assert list(r.equity.equity) == approx([1000, 1000, 1075, 1075, 1150, 1150])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +520,17 @@ def test_inverse_vol_leg_without_history_is_not_opened() -> None:
     assert log_of(r, "e0") == ("ignored", "leg suppliers has no eligible name")
 
 
+def test_equal_ignores_sizing_within() -> None:
+    # sizing.within belongs to beta_neutral and vol_target (§4): kind = "equal" with within =
+    # "inverse_vol" is still equal: spenders [A, C] get 0.25 each at decision d2:
+    # q_A = 0.25*1000/9.9, q_C = 0.25*1000/9.6; q_B = -0.5*1000/20 = -25.
+    legs = [IV_LEGS[0] | {"tickers": ["A", "C"]}, IV_LEGS[1]]
+    sizing = {"kind": "equal", "within": "inverse_vol", "lookback": 2}
+    r = run(events((3, 1)), config(strategy={"sizing": sizing}, legs=legs), IV_BARS)
+    book = r.books.iloc[0]
+    assert (approx(250 / 9.9), approx(250 / 9.6), approx(-25)) == (book.A, book.C, book.B)
+
+
 # Beta market: rb = +1%, -1%, +2% over d1..d3; A returns 2 rb, C 3 rb, B 1 rb, N -1 rb.
 RB = [0.01, -0.01, 0.02, 0.0, 0.0]
 
@@ -568,11 +592,13 @@ def test_beta_neutral_refuses_no_hedge_and_short_history() -> None:
     # Short leg beta -1: B- = -0.5 <= 0.
     r = run(events((4, 1)), config(strategy={"sizing": sizing}, legs=legs), BETA_BARS, BETA_BENCH)
     assert r.books.empty and log_of(r, "e0")[1].startswith("no beta hedge")
-    # Decision d2: r[d0] is NaN, so only 2 < 3 sessions of returns.
+    # §9 A4: decision d2: r[d0] is NaN, so every name has 2 < 3 finite returns and is
+    # excluded for short history: the spenders leg is left empty.
     r = run(
         events((3, 1)), config(strategy={"sizing": sizing}, legs=BETA_LEGS), BETA_BARS, BETA_BENCH
     )
-    assert r.books.empty and log_of(r, "e0")[1].startswith("beta_neutral: leg spenders has 2")
+    assert r.books.empty
+    assert log_of(r, "e0") == ("ignored", "leg spenders has no eligible name")
 
 
 # Vol-target market: over d1..d3, A returns +1%, -1%, +2%; B 0%, +1%, -1%.
@@ -617,9 +643,10 @@ def test_vol_target_capped_at_max_gross_and_short_history() -> None:
     sizing = {"kind": "vol_target", "lookback": 3, "min_history": 3, "target": 100.0}
     r = run(events((4, 1)), config(strategy={"sizing": sizing}), VT_BARS)
     assert r.books.iloc[0].gross == 3.0
-    # Decision d2: only 2 sessions with every return < 3: not opened.
+    # §9 A4: decision d2: A and B have 2 < 3 finite returns each: excluded, legs empty.
     r = run(events((3, 1)), config(strategy={"sizing": sizing}), VT_BARS)
-    assert r.books.empty and log_of(r, "e0")[1].startswith("vol_target: 2 sessions")
+    assert r.books.empty
+    assert log_of(r, "e0") == ("ignored", "leg spenders has no eligible name")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +727,7 @@ def test_impact_slippage() -> None:
 
 def test_impact_records_the_excluded_names() -> None:
     r = run(events((3, 1)), config(costs=IMPACT_COSTS, legs=IMPACT_LEGS), IMPACT_BARS)
-    assert r.books.iloc[0].excluded == ("C: impact: fewer than 2 returns", "Z: impact: ADV 0")
+    assert r.books.iloc[0].excluded == ("C: fewer than 2 returns for sigma and ADV", "Z: ADV 0")
 
 
 def test_participation_cap_fail_names_session_ticker_shares_and_adv() -> None:
@@ -938,6 +965,322 @@ def test_ruin_freezes_the_run() -> None:
     assert list(r.equity.equity) == approx([1000, 1000, ruin, ruin, ruin, ruin])
     assert list(r.borrow.fee) == approx([fee])
     assert len(r.fills) == 2 and pd.isna(r.books.iloc[0].exit)
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 Amendments A2-A7 (A1 is with §3 above) and the fill order of one open
+# ---------------------------------------------------------------------------------------------
+
+VT_SIZING = {"kind": "vol_target", "lookback": 3, "min_history": 3, "target": 0.10}
+# VT_BARS at decision d3: sigma_book = sqrt(252 * 57 / 360000) = sqrt(0.0399) (test_vol_target),
+# so g_vt = 0.10 / sqrt(0.0399) = 0.50063 (below max_gross 3).
+G_VT = 0.10 / math.sqrt(252 * 57 / 360000)
+
+
+def test_a2_scale_size_scales_vol_target_and_caps_at_max_gross() -> None:
+    # A2: g = min(g_vt * |S|, max_gross). Weight 2: 2 * 0.50063 = 1.00125 < 3 (uncapped).
+    signal = {"kind": "weighted", "scale_size": True}
+    cfg = config(strategy={"sizing": VT_SIZING, "signal": signal})
+    r = run(events((4, 1, 2.0)), cfg, VT_BARS)
+    book = r.books.iloc[0]
+    assert book.gross == approx(2 * G_VT)
+    # q_A = g * 0.5 * 1000 / close_A[d3], q_B = -g * 0.5 * 1000 / close_B[d3].
+    assert approx(2 * G_VT * 0.5 * 1000 / VT_BARS["A"].close[D[3]]) == book.A
+    assert approx(-2 * G_VT * 0.5 * 1000 / VT_BARS["B"].close[D[3]]) == book.B
+    # Weight 7: 7 * 0.50063 = 3.504 > 3: g = max_gross = 3.
+    r = run(events((4, 1, 7.0)), cfg, VT_BARS)
+    assert r.books.iloc[0].gross == 3.0
+
+
+def test_a2_reading_g_vt_is_the_capped_vol_target_gross() -> None:
+    # READING: A2's g_vt is §4's vol_target gross min(target / sigma_book, max_gross).
+    # target 100: 100 / 0.19975 = 500.6 -> g_vt = 3; weight 0.5: g = min(3 * 0.5, 3) = 1.5
+    # (not min(500.6 * 0.5, 3) = 3).
+    sizing = VT_SIZING | {"target": 100.0}
+    signal = {"kind": "weighted", "scale_size": True}
+    r = run(events((4, 1, 0.5)), config(strategy={"sizing": sizing, "signal": signal}), VT_BARS)
+    assert r.books.iloc[0].gross == approx(1.5)
+
+
+def test_a3_counter_comes_before_a_scheduled_close() -> None:
+    # per_event, counter close, H = 2: sub-book 0 enters d1 (planned exit d3), sub-book 1 enters
+    # d2 (exit d4). The -1 entering d3 closes both first: book 0 is closed_by counter, not hold.
+    cfg = config(strategy={"books": {"kind": "per_event"}})
+    r = run(events((1, 1), (2, 1), (3, -1)), cfg)
+    assert list(r.books.exit) == [D[3], D[3]]
+    assert list(r.books.closed_by) == ["counter", "counter"]
+    assert log_of(r, "e2") == ("closed", "counter")
+
+
+def test_a3_gross_cap_counts_a_sub_book_stopped_at_the_same_open() -> None:
+    # per_event, max_gross 1 (one sub-book at a time), H = 10, stop_loss 5%. A closes 10, 10,
+    # 8.8, ... (opens 10), B flat 20. Sub-book 0: decision d0 (equity 1000): q_A = 50, q_B =
+    # -25, filled at d1 (cash 1000 - 500 + 500 = 1000). At the d2 close R = 0.5*(8.8/10 - 1)
+    # = -0.06 <= -0.05: stop, closing at d3. The +1 entering d3 sees 0 open + 1 <= 1: opens.
+    cfg = config(
+        strategy={
+            "hold_sessions": 10,
+            "max_gross": 1.0,
+            "books": {"kind": "per_event"},
+            "exits": {"stop_loss": 0.05},
+        }
+    )
+    r = run(events((1, 1), (3, 1)), cfg, exit_bars([10, 10, 8.8, 9, 9, 9]))
+    assert list(r.books.entry) == [D[1], D[3]]
+    assert (r.books.iloc[0].exit, r.books.iloc[0].closed_by) == (D[3], "stop_loss")
+    assert log_of(r, "e1") == ("opened", "book 1")
+    # Sub-book 1 on equity at d2 = 1000 + 50*(8.8 - 10) = 940: q_A = 0.5*940/8.8,
+    # q_B = -0.5*940/20 = -23.5.
+    q_a, q_b = 0.5 * 940 / 8.8, -0.5 * 940 / 20
+    assert (approx(q_a), approx(q_b)) == (r.books.iloc[1].A, r.books.iloc[1].B)
+    # d3 open: sells (book 0 sells A, book 1 shorts B), then buys (book 0 covers B, book 1
+    # buys A): cash = 1000 + 50*10 + 23.5*20 - 25*20 - q_a*10 = 1470 - q_a*10.
+    assert fill_rows(r)[2:] == [
+        (D[3], "A", "sell", 0),
+        (D[3], "B", "short", 1),
+        (D[3], "B", "cover", 0),
+        (D[3], "A", "buy", 1),
+    ]
+    assert list(r.fills.shares[2:]) == approx([50, 23.5, 25, q_a])
+    # d3 close: A 9, B 20: 1470 - 10 q_a + 9 q_a - 23.5*20 = 1000 - q_a.
+    assert r.equity.equity[D[3]] == approx(1000 - q_a)
+
+
+def test_a3_gross_cap_counts_a_sub_book_closed_by_data_end_at_the_same_open() -> None:
+    # per_event, max_gross 1, H = 10. Legs spenders [A, C] +1, suppliers [B, F] -1; C and F
+    # list at d1, so sub-book 0 (decision d0) holds A and B only: q_A = 0.5*1000/10 = 50,
+    # q_B = -0.5*1000/20 = -25 (cash 1000 after d1). B's last bar is d3: covered at its d3 open
+    # 24 (cash 1000 - 600 = 400); A's last bar is d4: sold at the d4 open 10, so sub-book 0
+    # closes at d4 by data_end. The +1 entering d4 (decision d3, where A and B are no longer
+    # eligible) sees 0 open + 1 <= 1: sub-book 1 opens with C and F.
+    legs = [
+        {"name": "spenders", "tickers": ["A", "C"], "side": 1, "share": 0.5},
+        {"name": "suppliers", "tickers": ["B", "F"], "side": -1, "share": 0.5},
+    ]
+    bars = ending_bars(a_last=4) | {
+        "C": frame([NAN, 10, 10, 10, 10, 10]),
+        "F": frame([NAN, 20, 20, 20, 20, 20]),
+    }
+    cfg = config(
+        strategy={"hold_sessions": 10, "max_gross": 1.0, "books": {"kind": "per_event"}},
+        legs=legs,
+    )
+    r = run(events((1, 1), (4, 1)), cfg, bars)
+    assert (r.books.iloc[0].exit, r.books.iloc[0].closed_by) == (D[4], "data_end")
+    assert log_of(r, "e1") == ("opened", "book 1")
+    # Sub-book 1 on equity at d3 = 400 + 50*10.2 = 910: q_C = 0.5*910/10 = 45.5,
+    # q_F = -0.5*910/20 = -22.75; A and B are not in it.
+    second = r.books.iloc[1]
+    assert (approx(45.5), approx(-22.75)) == (second.C, second.F)
+    assert math.isnan(second.A) and math.isnan(second.B)
+    assert fill_rows(r)[3:] == [
+        (D[4], "A", "sell", 0),
+        (D[4], "F", "short", 1),
+        (D[4], "C", "buy", 1),
+    ]
+    # d4: cash = 400 + 50*10 + 22.75*20 - 45.5*10 = 900; C and F flat: equity 900 from d4.
+    assert list(r.equity.equity) == approx([1000, 1000, 1000, 910, 900, 900])
+
+
+# A4 markets: a name listed late joins the long leg of the beta and vol-target markets.
+BETA_LATE = BETA_BARS | {"L": frame([NAN, NAN, 10, 10.8, 10.8, 10.8])}  # only r[d3] by d3
+VT_LATE = VT_BARS | {"L": frame([NAN, NAN, 10, 11, 12, 13])}
+
+
+def test_a4_beta_neutral_excludes_a_short_history_instead_of_refusing() -> None:
+    # Spenders [A, C, L], decision d3, lookback = min_history = 3. L has 1 finite return in
+    # r[d1..d3] < 3: excluded for short history before weighting. The sample is then over the
+    # kept names A, C, B (3 sessions), so the book is test_beta_neutral's: w_A = w_C = 1/7,
+    # w_B = -5/7. (Without A4 the common sessions of A, C, L would be 1 < 3: refused.)
+    legs = [BETA_LEGS[0] | {"tickers": ["A", "C", "L"]}, BETA_LEGS[1]]
+    sizing = {"kind": "beta_neutral", "lookback": 3, "min_history": 3}
+    r = run(events((4, 1)), config(strategy={"sizing": sizing}, legs=legs), BETA_LATE, BETA_BENCH)
+    book = r.books.iloc[0]
+    a3, c3, b3 = (BETA_BARS[x].close[D[3]] for x in "ACB")
+    assert approx(1 / 7 * 1000 / a3) == book.A
+    assert approx(1 / 7 * 1000 / c3) == book.C
+    assert approx(-5 / 7 * 1000 / b3) == book.B
+    assert math.isnan(book.L) and book.excluded == ("L: short history",)
+
+
+def test_a4_beta_neutral_keeps_a_name_with_min_history() -> None:
+    # lookback 3, min_history 2, decision d3. L (returns 4 rb) has no bar at d0 and lists at
+    # d1: finite r[d2], r[d3] (2 >= 2), so it is kept. The long leg's sample is the sessions
+    # where A, C, L and rb all have returns: d2, d3 (2 >= 2); the short leg's: d1..d3.
+    bars = BETA_BARS | {"L": frame([NAN, *_path(10, 4)[1:]])}
+    legs = [BETA_LEGS[0] | {"tickers": ["A", "C", "L"]}, BETA_LEGS[1]]
+    sizing = {"kind": "beta_neutral", "lookback": 3, "min_history": 2}
+    r = run(events((4, 1)), config(strategy={"sizing": sizing}, legs=legs), bars, BETA_BENCH)
+    # v = 1/3 each: x = (2 + 3 + 4)/3 rb = 3 rb over d2, d3: beta 3; short leg beta 1.
+    # B+ = 0.5*3 = 1.5, B- = 0.5: a = 1 / (0.5 + 0.5*3) = 1/2, b = a*3 = 3/2.
+    # w_A = w_C = w_L = 0.5 * 1/2 * 1/3 = 1/12, w_B = -3/2 * 0.5 = -3/4 (sum |w| = 1).
+    book = r.books.iloc[0]
+    closes = {x: bars[x].close[D[3]] for x in "ACLB"}
+    for x in "ACL":
+        assert approx(1 / 12 * 1000 / closes[x]) == book[x]
+    assert approx(-3 / 4 * 1000 / closes["B"]) == book.B
+    assert book.excluded == ()
+
+
+def test_a4_vol_target_excludes_a_short_history_instead_of_refusing() -> None:
+    # Spenders [A, L], decision d3, lookback = min_history = 3: L (1 return) excluded, so the
+    # book is test_vol_target's: w_A = 0.5, w_B = -0.5, g = 0.10 / sqrt(0.0399).
+    legs = [LEGS[0] | {"tickers": ["A", "L"]}, LEGS[1]]
+    r = run(events((4, 1)), config(strategy={"sizing": VT_SIZING}, legs=legs), VT_LATE)
+    book = r.books.iloc[0]
+    assert book.gross == approx(G_VT)
+    assert approx(G_VT * 0.5 * 1000 / VT_BARS["A"].close[D[3]]) == book.A
+    assert approx(-G_VT * 0.5 * 1000 / VT_BARS["B"].close[D[3]]) == book.B
+    assert math.isnan(book.L) and book.excluded == ("L: short history",)
+
+
+def test_a4_a_leg_left_empty_refuses_the_book() -> None:
+    # Suppliers [L] only: L excluded (short history) leaves the leg empty, for each sizer.
+    legs = [LEGS[0], LEGS[1] | {"tickers": ["L"]}]
+    for sizing, bars in (
+        ({"kind": "inverse_vol", "lookback": 3, "min_history": 3}, VT_LATE),
+        (VT_SIZING, VT_LATE),
+        ({"kind": "beta_neutral", "lookback": 3, "min_history": 3}, BETA_LATE),
+    ):
+        r = run(events((4, 1)), config(strategy={"sizing": sizing}, legs=legs), bars, BETA_BENCH)
+        assert r.books.empty
+        assert log_of(r, "e0") == ("ignored", "leg suppliers has no eligible name")
+
+
+def test_a4_common_sample_over_the_kept_names_can_still_refuse() -> None:
+    # vol_target, lookback 4, min_history 2, decision d4 (window r[d1..d4]). G has no bar at
+    # d2: finite r[d1], r[d4]. H has no bar at d3: finite r[d1], r[d2]. Both kept (2 >= 2),
+    # but they share only d1: 1 < 2 sessions, so the book is not opened.
+    bars = {"G": frame([10, 11, NAN, 12, 13, 13]), "H": frame([20, 21, 22, NAN, 23, 23])}
+    legs = [LEGS[0] | {"tickers": ["G"]}, LEGS[1] | {"tickers": ["H"]}]
+    sizing = VT_SIZING | {"lookback": 4, "min_history": 2}
+    r = run(events((5, 1)), config(strategy={"sizing": sizing}, legs=legs), bars)
+    assert r.books.empty
+    assert log_of(r, "e0") == (
+        "ignored",
+        "vol_target: 1 sessions with every name's return (min_history 2)",
+    )
+
+
+def test_a5_participation_cap_with_flat_slippage_excludes_like_impact() -> None:
+    # Flat slippage 0, max_participation 0.5, impact_lookback 2, decision d2 (window r[d1],
+    # r[d2]). C has no bar at d0, so r[d1] is NaN: excluded; Z has ADV 0: excluded (not a
+    # cap failure). A: ADV (1000 + 3000)/2 = 2000, q_A = 0.5*1000/9.9 = 50.5 <= 1000;
+    # B: q_B = -25 <= 0.5 * 1e6. Nothing is cut.
+    costs = {"max_participation": 0.5, "impact_lookback": 2}
+    r = run(events((3, 1)), config(costs=costs, legs=IMPACT_LEGS), IMPACT_BARS)
+    book = r.books.iloc[0]
+    q_a = 0.5 * 1000 / 9.9
+    assert (approx(q_a), approx(-25)) == (book.A, book.B)
+    assert math.isnan(book.C) and math.isnan(book.Z) and book.capped == ()
+    assert book.excluded == ("C: fewer than 2 returns for sigma and ADV", "Z: ADV 0")
+    # d3: buy q_A at 10, short 25 B at 20; d5: sell q_A at 10.5, cover 25 at 20:
+    # 1000 + q_A * (10.5 - 10) = 1000 + 0.5 q_A.
+    assert r.equity.equity[D[5]] == approx(1000 + 0.5 * q_a)
+
+
+def test_a5_adv_window_is_not_clipped_at_the_run_start() -> None:
+    # Decision d1 with impact_lookback 2: the window r[d0], r[d1] has r[d0] = NaN (no close
+    # before d0), so every name lacks 2 returns: the spenders leg is empty, no book. (Flat
+    # slippage, only the cap needs ADV.)
+    costs = {"max_participation": 0.5, "impact_lookback": 2}
+    r = run(events((2, 1)), config(costs=costs))
+    assert r.books.empty
+    assert log_of(r, "e0") == ("ignored", "leg spenders has no eligible name")
+    # Without a cap (flat slippage), ADV is not needed and the baseline book opens.
+    r = run(events((2, 1)), config(costs={"impact_lookback": 2}))
+    assert list(r.equity.equity) == approx([1000, 1000, 1075, 1075, 1150, 1150])
+
+
+def test_a5_reading_a_missing_volume_excludes_the_name() -> None:
+    # READING: a bar with a close but no volume inside the window makes ADV NaN: excluded
+    # like ADV 0. C joins the spenders with volume NaN at d2: C excluded, A keeps the leg
+    # (q_A = 0.5*1000/9.9 as in the A5 test above).
+    bars = IMPACT_BARS | {"C": frame([10] * 6, volume=[1e6, 1e6, NAN, 1e6, 1e6, 1e6])}
+    legs = [IMPACT_LEGS[0] | {"tickers": ["A", "C"]}, IMPACT_LEGS[1]]
+    costs = {"max_participation": 0.5, "impact_lookback": 2}
+    r = run(events((3, 1)), config(costs=costs, legs=legs), bars)
+    book = r.books.iloc[0]
+    assert approx(0.5 * 1000 / 9.9) == book.A and math.isnan(book.C)
+    assert book.excluded == ("C: ADV nan",)
+
+
+def test_a6_vol_target_with_zero_book_volatility_takes_max_gross() -> None:
+    # B = 2 x A exactly, so r_B = r_A on every session and, with w = (0.5, -0.5),
+    # w' Sigma w = 0.25 (s - s - s + s) = 0: sigma_book = 0, g = max_gross = 3 (target / 0).
+    a = VT_BARS["A"]
+    bars = {"A": a, "B": frame(list(2 * a.open), list(2 * a.close))}
+    r = run(events((4, 1)), config(strategy={"sizing": VT_SIZING, "max_gross": 3.0}), bars)
+    book = r.books.iloc[0]
+    assert book.gross == 3.0
+    # q_A = 3 * 0.5 * 1000 / close_A[d3], q_B = -3 * 0.5 * 1000 / (2 close_A[d3]).
+    assert approx(1500 / a.close[D[3]]) == book.A
+    assert approx(-1500 / (2 * a.close[D[3]])) == book.B
+    # READING (A2 with A6): scale_size then multiplies that capped gross: weight 0.5 gives
+    # g = min(3 * 0.5, 3) = 1.5.
+    signal = {"kind": "weighted", "scale_size": True}
+    cfg = config(strategy={"sizing": VT_SIZING, "max_gross": 3.0, "signal": signal})
+    r = run(events((4, 1, 0.5)), cfg, bars)
+    assert r.books.iloc[0].gross == 1.5
+
+
+@pytest.mark.parametrize(
+    "books",
+    [
+        {"kind": "single", "counter": "close"},
+        {"kind": "single", "counter": "reverse"},
+        {"kind": "per_event", "counter": "close"},
+        {"kind": "per_event", "counter": "reverse"},
+    ],
+)
+def test_a7_a_book_closed_by_a_counter_trigger_is_closed_by_counter(books: dict) -> None:
+    # H = 5. Book 0 enters d1 (decision d0: q_A = 50 at 10, q_B = -25 at 20, cash 1000). The -1
+    # entering d3 closes it at the d3 open (sell 50 A at 12, cover 25 B at 18: cash 1150),
+    # closed_by "counter" with or without reverse; reverse then opens a -1 book at d3.
+    r = run(events((1, 1), (3, -1)), config(strategy={"hold_sessions": 5, "books": books}))
+    first = r.books.iloc[0]
+    assert (first.exit, first.closed_by) == (D[3], "counter")
+    assert r.fills.price[(r.fills.book == 0) & (r.fills.date == D[3])].tolist() == [12, 18]
+    if books["counter"] == "reverse":
+        assert list(r.books.direction) == [1, -1] and r.books.entry[1] == D[3]
+    else:
+        assert len(r.books) == 1
+        assert list(r.equity.equity[3:]) == approx([1150, 1150, 1150])
+
+
+def test_fill_order_sells_then_buys_by_book_leg_and_ticker_in_leg() -> None:
+    # Legs spenders [C, A] +1 0.5 and suppliers [Z, B] -1 0.5 (not alphabetical); per_event,
+    # H = 1. Sub-book 0: decision d0 (equity 1000): q_C = 0.25*1000/40 = 6.25, q_A = 0.25*1000
+    # /10 = 25, q_Z = -0.25*1000/5 = -50, q_B = -0.25*1000/20 = -12.5; filled at d1, exit d2.
+    # Sub-book 1: decision d1 (equity 1000, closes C 40, A 10, Z 5, B 20): the same shares,
+    # entering d2. At d2 the sells (long exits, short sales) come first, by (book, leg, ticker
+    # in leg): book 0 sells C then A; book 1 shorts Z then B; then the buys: book 0 covers Z
+    # then B; book 1 buys C then A.
+    legs = [
+        {"name": "spenders", "tickers": ["C", "A"], "side": 1, "share": 0.5},
+        {"name": "suppliers", "tickers": ["Z", "B"], "side": -1, "share": 0.5},
+    ]
+    bars = standard() | {"C": frame([40] * 6), "Z": frame([5] * 6)}
+    cfg = config(strategy={"hold_sessions": 1, "books": {"kind": "per_event"}}, legs=legs)
+    r = run(events((1, 1), (2, 1)), cfg, bars)
+    at_d2 = [(row[1], row[2], row[3]) for row in fill_rows(r) if row[0] == D[2]]
+    assert at_d2 == [
+        ("C", "sell", 0),
+        ("A", "sell", 0),
+        ("Z", "short", 1),
+        ("B", "short", 1),
+        ("Z", "cover", 0),
+        ("B", "cover", 0),
+        ("C", "buy", 1),
+        ("A", "buy", 1),
+    ]
+    assert list(r.fills.shares[r.fills.date == D[2]]) == approx(
+        [6.25, 25, 50, 12.5, 50, 12.5, 6.25, 25]
+    )
+    # d2 cash: +6.25*40 + 25*11 + 50*5 + 12.5*19 - 50*5 - 12.5*19 - 6.25*40 - 25*11 = 1000;
+    # close: 1000 + 6.25*40 + 25*12 - 50*5 - 12.5*18 = 1075.
+    assert r.equity.cash[D[2]] == approx(1000)
+    assert r.equity.equity[D[2]] == approx(1075)
 
 
 # ---------------------------------------------------------------------------------------------
