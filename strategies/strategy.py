@@ -99,7 +99,12 @@ def book_gross(gross, max_gross, target, targets_volatility, unit_vol, signal_sc
     engines and the planner's gross cap use."""
     if targets_volatility:  # a zero trailing volatility gives the cap
         with np.errstate(divide="ignore"):
-            return np.minimum(target / unit_vol * signal_scale, max_gross)
+            own = np.minimum(target / unit_vol, max_gross)
+        return (
+            own
+            if np.ndim(signal_scale) == 0 and signal_scale == 1.0
+            else np.minimum(own * signal_scale, max_gross)
+        )
     if np.ndim(signal_scale) == 0 and signal_scale == 1.0:
         return gross
     return np.minimum(gross * signal_scale, max_gross)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import array
 import datetime as dt
+import inspect
+import textwrap
 
 import backtrader as bt
 import numpy as np
@@ -62,14 +64,41 @@ class ArrayFeed(bt.feed.DataBase):
         super().advance(size, datamaster, ticks=False)
 
 
+def _execute_without_cash_floor():
+    """backtrader's ``BackBroker._execute`` without its cash floor on openings.
+
+    backtrader nullifies the opening part of a fill when the account's cash would end below
+    zero (the order then ends "Partial"). The rules put no cash limit on a margin account —
+    gross exposure is capped instead (strategy.max_gross) — and overlapping sub-books can
+    legitimately run cash below zero, so this copy of the pinned method (backtrader
+    1.9.78.123) differs from it in that one test only. Refuses to build if the method's source
+    is not the expected one.
+    """
+    import backtrader.brokers.bbroker as bbroker
+
+    source = textwrap.dedent(inspect.getsource(bbroker.BackBroker._execute))
+    floor = "        if cash < 0.0:\n"
+    if source.count(floor) != 1:
+        raise ImportError("backtrader's BackBroker._execute is not the pinned version's")
+    namespace: dict = {}
+    exec(
+        source.replace(floor, "        if False:  # no cash floor (see above)\n"),
+        vars(bbroker),
+        namespace,
+    )
+    return namespace["_execute"]
+
+
 class PolicyBroker(bt.brokers.BackBroker):
     """backtrader's broker, pricing market orders with the cost model's slippage.
 
     Each order carries ``order.info.slip`` (set at submission from the slippage model, for its
     size): a buy fills at open x (1 + slip), a sell or short sale at open x (1 - slip), whatever
     the bar's high and low (backtrader's own slippage would clamp to the bar and cannot depend
-    on the order's size).
+    on the order's size). No cash floor: see :func:`_execute_without_cash_floor`.
     """
+
+    _execute = _execute_without_cash_floor()
 
     def _try_exec_market(self, order, popen, phigh, plow):
         if not self.p.coo and order.data.datetime[0] <= order.created.dt:
