@@ -208,7 +208,8 @@ def prepare(
             memo[("borrow", str(config.costs.borrow_file))] = borrow
     if strategy is None:
         strategy = strategy_from_config(config, borrow)
-    plan = build_plan(market, strategy, schedule, weights=weights)
+    sizing_cache = memo.setdefault("sizing", {})  # built-in sizers' answers, per market
+    plan = build_plan(market, strategy, schedule, weights=weights, sizing_cache=sizing_cache)
     inputs = {h.source: h.sha256 for h in histories.values() if h.ticker in tickers}
     inputs[calendar.path] = calendar.sha256
     if borrow is not None:

@@ -173,11 +173,15 @@ def evaluate_task(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFra
     arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
     ev = evaluate(arrays, batch_of(grid, indices), strategy)
     values = metrics_of(ev)
-    frame = pd.DataFrame({name: values[name] for name in METRICS})
-    frame.insert(0, "config", np.asarray(indices, dtype=np.int64))
-    days = np.array([d.date().isoformat() for d in market.sessions], dtype=object)
-    frame["ruined_on"] = np.where(ev.ruined_on >= 0, days[np.maximum(ev.ruined_on, 0)], "")
-    frame["sessions"] = len(market.sessions)
+    ruined_on = np.full(len(indices), "", dtype=object)
+    ruined = ev.ruined_on >= 0
+    if ruined.any():
+        ruined_on[ruined] = list(market.sessions[ev.ruined_on[ruined]].strftime("%Y-%m-%d"))
+    columns = {"config": np.asarray(indices, dtype=np.int64)}
+    columns.update((name, values[name]) for name in METRICS)
+    columns["ruined_on"] = ruined_on
+    columns["sessions"] = np.full(len(indices), len(market.sessions), dtype=np.int64)
+    frame = pd.DataFrame(columns)
     return frame
 
 

@@ -28,10 +28,12 @@ from data.events import Event
 from data.market import MarketData
 from strategies.policies.costs import trailing_sigma_adv
 from strategies.policies.legs import LegSlice
+from strategies.policies.sizing import BetaNeutral, EqualWeights, InverseVolWeights, VolTarget
 from strategies.strategy import Strategy
 from strategies.view import MarketView
 
 NEVER = 1 << 40  # a session index beyond any run
+PURE_SIZERS = (EqualWeights, InverseVolWeights, BetaNeutral, VolTarget)  # answers can be cached
 
 
 @dataclass
@@ -218,22 +220,26 @@ def build_plan(
     events: Sequence[Event] | EventSchedule,
     entry_sessions: Sequence[pd.Timestamp | None] | None = None,
     weights: np.ndarray | None = None,
+    sizing_cache: dict | None = None,
 ) -> Plan:
     """Apply the strategy's policies at every decision close of the run.
 
     ``events`` with ``entry_sessions[k]`` the entry session of ``events[k]``
     (data.calendar.entry_sessions), or an :class:`EventSchedule` made once for many plans;
-    ``weights[k]``: event k's weight for a weighted signal (None otherwise).
+    ``weights[k]``: event k's weight for a weighted signal (None otherwise). ``sizing_cache``:
+    a dict kept across plans on the same market (a sweep) to reuse built-in sizers' answers.
     """
     if not isinstance(events, EventSchedule):
         events = EventSchedule.of(market, events, entry_sessions or [])
-    planner = _Planner(market, strategy, events, weights)
+    planner = _Planner(market, strategy, events, weights, sizing_cache)
     planner.run()
     return planner.plan
 
 
 class _Planner:
-    def __init__(self, market, strategy, schedule: EventSchedule, weights) -> None:
+    def __init__(
+        self, market, strategy, schedule: EventSchedule, weights, sizing_cache=None
+    ) -> None:
         self.market = market
         self.s = strategy
         self.n = n = len(market.sessions)
@@ -250,7 +256,7 @@ class _Planner:
         ]
         self.all_cols = np.concatenate(self.leg_cols)
         self.eligible = market.eligible
-        self.memo: dict[bytes, object] = {}  # sizings of eligibility-only sizers
+        self.memo: dict = sizing_cache if sizing_cache is not None else {}
         self.open: list[_Open] = []
         self.hold = int(strategy.hold)
         self.max_hold = strategy.exits.max_hold
@@ -539,11 +545,23 @@ class _Planner:
         t = f - 1
         row = self.eligible[t]
         memo_key = None
-        if not self.history and not getattr(self.s.sizer, "uses_prices", True):
-            # A sizer that reads no prices gives the same answer for the same eligible names.
-            memo_key = row[self.all_cols].tobytes() + bytes([side + 1])
+        sizer = self.s.sizer
+        if type(sizer) in PURE_SIZERS:
+            # A built-in sizer's answer depends on the decision close (unless it reads no
+            # prices), the eligible names and the side only: plans of one sweep share it.
+            reads_prices = getattr(sizer, "uses_prices", True) or self.history
+            memo_key = (
+                sizer,
+                self.history,
+                self.s.legs,
+                side,
+                t if reads_prices else -1,
+                row[self.all_cols].tobytes(),
+            )
             hit = self.memo.get(memo_key)
             if hit is not None:
+                if hit[0] is None:
+                    return None, hit[1]
                 return self._new_book(t, f, side, total, *hit)
         legs = [
             LegSlice(leg.name, leg.side * side, leg.share, cols[row[cols]])
@@ -563,10 +581,15 @@ class _Planner:
             )
             if excluded:
                 reason += f" and the cost model's history ({excluded[0][1]})"
+            if memo_key is not None:
+                self.memo[memo_key] = (None, reason)
             return None, reason
         sizing = self.s.sizer.size(MarketView(self.market, t), legs)
         if sizing.refused:
-            return None, f"{self.s.sizer.name} sizer: {sizing.refused}"
+            reason = f"{self.s.sizer.name} sizer: {sizing.refused}"
+            if memo_key is not None:
+                self.memo[memo_key] = (None, reason)
+            return None, reason
         cols = sizing.cols.astype(np.int64)
         if self.history:
             order = {int(c): k for k, c in enumerate(np.concatenate([leg.cols for leg in legs]))}

@@ -84,6 +84,13 @@ class Strategy:
     def book_gross(self, unit_vol: float = math.nan, signal_scale: float = 1.0) -> float:
         """A book's opening gross: min(target / unit_vol, max_gross) for vol_target, else
         G (x |S| when the signal scales the size, capped at max_gross)."""
+        if not self.targets_volatility:  # scalars in plain Python: the planner calls this a lot
+            if signal_scale == 1.0:
+                return self.gross
+            return min(self.gross * signal_scale, self.max_gross)
+        if unit_vol > 0:
+            own = min(self.sizer.target / unit_vol, self.max_gross)
+            return own if signal_scale == 1.0 else min(own * signal_scale, self.max_gross)
         return book_gross(
             self.gross,
             self.max_gross,

@@ -81,8 +81,8 @@ def sweep(
     from backtests.grid import load_grid
     from backtests.provenance import package_versions
     from backtests.sweep import SweepError, load_sweep_data, results_table, run_sweep
+    from reports.metrics import METRICS
     from reports.sweep_report import heatmap, rank, write_manifest, write_tables
-    from strategies.engines.fast import METRICS
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
