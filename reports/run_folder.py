@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from data.atomic import raise_if_interrupted
 from data.errors import CapexRotationError
 
 MANIFEST = "manifest.json"
@@ -77,6 +78,7 @@ def staged_folder(destination: Path):
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
         yield staging
+        raise_if_interrupted()
         if destination.exists():
             retired = Path(
                 tempfile.mkdtemp(
