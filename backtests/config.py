@@ -27,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from data.bars import OhlcCheck
 from data.errors import CapexRotationError
-from data.prices import OhlcCheck, validate_ticker
+from data.prices import validate_ticker
 from data.universe import load_universe
 
 _DEFAULT_UNIVERSE = load_universe()

@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.bars import OHLC_CHECKS, OhlcCheck, Warn, warn_on_stderr
 from data.errors import DataError
-from data.prices import (
-    OHLC_CHECKS,
-    OhlcCheck,
-    PriceHistory,
-    Warn,
-    read_price_csv,
-    validate_ticker,
-    warn_on_stderr,
-)
+from data.prices import PriceHistory, read_price_csv, validate_ticker
 
 _WORKERS = min(4, os.cpu_count() or 1)
 

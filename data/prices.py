@@ -14,22 +14,28 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from data.arrow_prices import arrow_columns
+from data.bars import (
+    PRICE_FIELDS,
+    OhlcCheck,
+    Warn,
+    bars_frame,
+    check_bars,
+    plain_number,
+    rescale_to_adj_close,
+)
+from data.bars import validate_bars as validate_bars  # re-exported: sources import it here
 from data.dates import SUPPORTED, in_range, out_of_range
 from data.errors import DataError, where
 from data.textfiles import CELL_LIMIT, csv_rows, decode_text, read_input
 
-PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 REQUIRED_COLUMNS = ("date", *PRICE_FIELDS)
 ACCEPTED_FORMATS = (
     "date,open,high,low,close,adj_close,volume (adj_close may be empty) "
@@ -38,26 +44,6 @@ ACCEPTED_FORMATS = (
 _PLAIN_DATES = re.compile(r"(?:\d{4}-\d{2}-\d{2},)*\d{4}-\d{2}-\d{2}")
 _PLAIN_NUMBERS = re.compile(r"[0-9eE+\-. ,]*")  # ASCII decimals only: no '1_000', 'nan', 'inf'
 _TICKER_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,14}$")
-
-OhlcCheck = Literal["error", "warn"]
-OHLC_CHECKS: tuple[OhlcCheck, ...] = ("error", "warn")
-# Open and close may pass high or low by this fraction of the price: a billionth, about 4.5
-# million times the rounding of one float operation (2.2e-16, what the shared data's own
-# adjustment leaves: 29 bars at 1 or 2 ulp), and never a real price (a 1e-7 dollar tick on a
-# $100 stock). Our adj_close rescaling multiplies open, high, low and close by one factor, and
-# rounding is monotonic, so it never reorders them.
-OHLC_TOLERANCE = 1e-9
-Warn = Callable[[str], None]
-
-
-def warn_on_stderr(message: str) -> None:
-    """The default warning sink: one line on stderr."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def _num(value: float) -> str:
-    """A price as Python prints a float (never numpy's ``np.float64(...)``)."""
-    return repr(float(value))
 
 
 def validate_ticker(ticker: str) -> str:
@@ -240,26 +226,13 @@ def parse_price_csv(
             if bad.size:
                 k = bad[0]
                 raise DataError(
-                    f"{ticker}: {where(path, lines[k], name)}: price {_num(values[k])} on "
+                    f"{ticker}: {where(path, lines[k], name)}: price {plain_number(values[k])} on "
                     f"{dates[k].date()} must be a positive number"
                 )
         data = rescale_to_adj_close(data, adj)
 
-    _validate(dates, data, ticker, path, lines, ohlc_check=ohlc_check, warn=warn)
+    check_bars(dates, data, ticker, path, lines, ohlc_check=ohlc_check, warn=warn)
     return bars_frame(dates, data)
-
-
-def rescale_to_adj_close(data: dict[str, np.ndarray], adj: np.ndarray) -> dict[str, np.ndarray]:
-    """Open, high, low and close times adj_close/close (volume unchanged).
-
-    Yahoo exports split-adjusted OHLC plus a dividend-adjusted close: rescale OHLC by the same
-    factor so opens and closes are on one total-return basis (as backtrader's adjclose=True
-    does). Mixing them would misprice every fill at the open.
-    """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        factor = adj / data["close"]
-        scaled = {name: data[name] * factor for name in ("open", "high", "low", "close")}
-    return {**data, **scaled}
 
 
 def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
@@ -310,17 +283,10 @@ def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
         data = rescale_to_adj_close(data, adj.values)
     index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
     try:
-        _validate(index, data, "", "", ohlc_check="error")
+        check_bars(index, data, "", "", ohlc_check="error")
     except DataError:
         return None
     return bars_frame(index, data)
-
-
-def bars_frame(index: pd.DatetimeIndex, data: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The ``bars`` frame: float columns PRICE_FIELDS in that order, in one block (one copy;
-    building it column by column costs twenty times more)."""
-    block = np.vstack([np.asarray(data[name], dtype=float) for name in PRICE_FIELDS]).T
-    return pd.DataFrame(block, index=index, columns=list(PRICE_FIELDS), copy=False)
 
 
 def _longest_line(raw: bytes) -> int:
@@ -328,125 +294,6 @@ def _longest_line(raw: bytes) -> int:
     newlines = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
     ends = np.concatenate(([-1], newlines, [len(raw)]))
     return int(np.diff(ends).max()) - 1
-
-
-def validate_bars(
-    frame: pd.DataFrame,
-    ticker: str,
-    source: str,
-    lines: list[int] | None = None,
-    ohlc_check: OhlcCheck | None = None,
-    warn: Warn | None = None,
-) -> None:
-    """Check ascending unique dates, finite positive prices, non-negative volume, high >= low,
-    and with ``ohlc_check`` open and close inside [low, high] (within :data:`OHLC_TOLERANCE`).
-
-    ``lines`` maps each row to its line in the source file (for messages); without it rows are
-    named by date only. ``ohlc_check``: None skips that check, "error" raises, "warn" keeps the
-    bars and calls ``warn`` (default: one line on stderr) once for the source, naming the
-    first such bar and the count of the others.
-    """
-    columns = {name: frame[name].to_numpy() for name in PRICE_FIELDS}
-    _validate(frame.index, columns, ticker, source, lines, ohlc_check, warn)
-
-
-def _validate(
-    index: pd.DatetimeIndex,
-    columns: dict[str, np.ndarray],
-    ticker: str,
-    source: str,
-    lines: list[int] | None = None,
-    ohlc_check: OhlcCheck | None = None,
-    warn: Warn | None = None,
-) -> None:
-    """validate_bars on the columns as arrays."""
-
-    def at(k: int, column: str | None = None) -> str:
-        line = lines[k] if lines is not None else None
-        return f"{ticker}: {where(source, line, column)}"
-
-    if len(index) == 0:
-        raise DataError(f"{ticker}: {source} has no bars")
-    stamps = index.asi8  # compared, not subtracted: 1678 to 2261 overflows int64 nanoseconds
-    later, earlier = stamps[1:], stamps[:-1]
-    if (later <= earlier).any():
-        k = int(np.flatnonzero(later <= earlier)[0]) + 1
-        day = index[k].date()
-        if stamps[k] == stamps[k - 1]:
-            also = f" (also at line {lines[k - 1]})" if lines is not None else ""
-            raise DataError(f"{at(k)}: date {day} appears twice{also}")
-        raise DataError(
-            f"{at(k)}: date {day} comes after {index[k - 1].date()}; rows must be in ascending "
-            "date order"
-        )
-    for name in ("open", "high", "low", "close"):
-        values = columns[name]
-        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
-        if bad.size:
-            k = bad[0]
-            raise DataError(
-                f"{at(k, name)}: price {_num(values[k])} on {index[k].date()} must be a "
-                "positive number"
-            )
-    volume = columns["volume"]
-    bad = np.flatnonzero(~(np.isfinite(volume) & (volume >= 0)))
-    if bad.size:
-        k = bad[0]
-        raise DataError(
-            f"{at(k, 'volume')}: volume {_num(volume[k])} on {index[k].date()} is negative"
-        )
-    high, low = columns["high"], columns["low"]
-    bad = np.flatnonzero(high < low)
-    if bad.size:
-        k = bad[0]
-        raise DataError(
-            f"{at(k)}: high {_num(high[k])} is below low {_num(low[k])} on {index[k].date()}"
-        )
-    if ohlc_check is not None:
-        _check_open_close(index, columns, at, ohlc_check, warn)
-
-
-def _check_open_close(
-    index: pd.DatetimeIndex,
-    columns: dict[str, np.ndarray],
-    at: Callable[..., str],
-    mode: OhlcCheck,
-    warn: Warn | None,
-) -> None:
-    """Open and close inside [low, high] (see :data:`OHLC_TOLERANCE`)."""
-    high = columns["high"] * (1 + OHLC_TOLERANCE)
-    low = columns["low"] * (1 - OHLC_TOLERANCE)
-    tests = []
-    for name in ("open", "close"):
-        values = columns[name]
-        tests += [
-            (name, values, values > high, "above high"),
-            (name, values, values < low, "below low"),
-        ]
-    bad = np.zeros(len(index), dtype=bool)
-    for *_, outside, _ in tests:
-        bad |= outside
-    rows = np.flatnonzero(bad)
-    if not rows.size:
-        return
-    k = rows[0]
-    name, values, _, side = next(t for t in tests if t[2][k])
-    bound = columns["high" if side == "above high" else "low"][k]
-    others = rows.size - 1
-    more = (
-        f" (and {others} more bar{'s' if others > 1 else ''} with open or close outside high-low)"
-        if others
-        else ""
-    )
-    what = (
-        f"{at(k, name)}: {name} {_num(values[k])} is {side} {_num(bound)} on "
-        f"{index[k].date()}{more}"
-    )
-    if mode == "error":
-        raise DataError(
-            f'{what}; fix the row, or set data.ohlc_check = "warn" to load such bars as they are'
-        )
-    (warn or warn_on_stderr)(f'{what}; kept as is (data.ohlc_check = "warn")')
 
 
 def read_price_csv(
