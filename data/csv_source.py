@@ -70,7 +70,8 @@ class CsvPriceSource:
             found.append((symbol, self._one_file(symbol, paths, available)))
         # Arrow parses without the GIL: a few threads read files side by side. Results,
         # errors and warnings are taken in ticker order, so the output does not depend on it.
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        pool = ThreadPoolExecutor(max_workers=_WORKERS)
+        try:
             reads = {
                 symbol: pool.submit(_read, where, symbol, self.ohlc_check)
                 for symbol, where in found
@@ -84,6 +85,8 @@ class CsvPriceSource:
                 for message in warnings:
                     (self.warn or warn_on_stderr)(message)
                 histories[symbol] = history
+        finally:  # after an error or a Ctrl-C, the files not started yet are not read
+            pool.shutdown(wait=True, cancel_futures=True)
         return histories
 
     def _one_file(

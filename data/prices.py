@@ -246,8 +246,9 @@ def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
     columns is decoded first.
     """
     body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    first, newline, _ = body.partition(b"\n")
-    if not newline or b'"' in first or not first.strip():
+    end = body.find(b"\n")
+    first = body[:end]
+    if end < 0 or b'"' in first or not first.strip():
         return None  # a quoted, blank or lone header: the row-by-row parser reads it
     try:
         names = first.decode("utf-8").rstrip("\r").split(",")
@@ -256,7 +257,7 @@ def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
     header = [_normalise_header(c) for c in names]
     if len(set(header)) < len(header) or any(c not in header for c in REQUIRED_COLUMNS):
         return None
-    if len(body) > CELL_LIMIT and _longest_line(body) > CELL_LIMIT:
+    if _has_long_line(body, CELL_LIMIT):
         return None  # a line (so maybe a cell) over the csv module's limit: located error
     kinds = {"date": "date", **dict.fromkeys(PRICE_FIELDS, "number")}
     if "adj_close" in header:
@@ -289,11 +290,18 @@ def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
     return bars_frame(index, data)
 
 
-def _longest_line(raw: bytes) -> int:
-    """Bytes in the longest line (at least the characters of its longest cell)."""
-    newlines = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
-    ends = np.concatenate(([-1], newlines, [len(raw)]))
-    return int(np.diff(ends).max()) - 1
+def _has_long_line(raw: bytes, limit: int) -> bool:
+    """Whether a line holds more than ``limit`` bytes (so maybe a cell over the csv limit).
+
+    A run of more than ``limit`` bytes without a newline covers a multiple of ``limit``, so
+    looking around those few positions is enough (microseconds, not a pass over the file).
+    """
+    for at in range(limit, len(raw), limit):
+        start = raw.rfind(b"\n", 0, at) + 1
+        end = raw.find(b"\n", at)
+        if (len(raw) if end < 0 else end) - start > limit:
+            return True
+    return False
 
 
 def read_price_csv(
