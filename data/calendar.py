@@ -7,7 +7,7 @@ calendar's opens are exact UTC instants, so DST and other time zones need no spe
 Building XNYS from 1990 takes about 0.7 s (plus 0.3 s to import exchange_calendars), on every
 command. So the sessions, opens and closes are kept in the user cache
 (``<user cache>/capex-rotation/calendar/XNYS-1990-01-01-exchange_calendars-<version>.npz``,
-written atomically) and read back in about a millisecond. The file is keyed by the
+written atomically) and read back in a few milliseconds. The file is keyed by the
 exchange_calendars version and holds the calendar built two years past the end needed; it is
 cut at exchange_calendars' own default end (today + 1 year), so every session, open and close
 is exactly the one ``xcals.get_calendar("XNYS", start="1990-01-01")`` gives (a test checks
@@ -17,6 +17,7 @@ it). A cache that cannot be read is rebuilt; one that cannot be written is skipp
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -70,11 +71,25 @@ def default_end() -> pd.Timestamp:
     return pd.Timestamp.now().floor("D") + pd.DateOffset(years=1)
 
 
+def _xcals_version() -> str:
+    """exchange_calendars' installed version, without importing it (0.3 s).
+
+    Its dist-info folder beside the package names the version; importlib.metadata (which
+    scans every folder of sys.path, about 50 ms) is the fallback.
+    """
+    spec = importlib.util.find_spec("exchange_calendars")
+    if spec is not None and spec.origin:
+        found = sorted(Path(spec.origin).parent.parent.glob("exchange_calendars-*.dist-info"))
+        if len(found) == 1:
+            return found[0].name.removeprefix("exchange_calendars-").removesuffix(".dist-info")
+    return metadata.version("exchange-calendars")
+
+
 def cache_file() -> Path:
     """Where the sessions are cached, keyed by the exchange_calendars version."""
     import platformdirs
 
-    version = metadata.version("exchange-calendars")
+    version = _xcals_version()
     folder = Path(platformdirs.user_cache_dir("capex-rotation")) / "calendar"
     return folder / f"{CALENDAR_NAME}-{CALENDAR_START}-exchange_calendars-{version}.npz"
 

@@ -693,6 +693,14 @@ def test_cached_calendar_equals_exchange_calendars(tmp_path, monkeypatch):
     assert calendar.session_close(day) == full.session_close(day)
 
 
+def test_calendar_cache_key_is_the_installed_version():
+    from importlib import metadata
+
+    from data import calendar
+
+    assert calendar._xcals_version() == metadata.version("exchange-calendars")
+
+
 def test_calendar_cache_is_rebuilt_when_unreadable(tmp_path, monkeypatch):
     from data import calendar
 
