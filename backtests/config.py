@@ -14,10 +14,20 @@ import re
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from data.bars import OhlcCheck
 from data.errors import CapexRotationError
 from data.prices import validate_ticker
 from data.universe import load_universe
@@ -29,8 +39,45 @@ class ConfigError(CapexRotationError):
     """The configuration file or an override is invalid."""
 
 
+def _scalar_kind(annotation: Any) -> type | None:
+    """int, float or date when a field holds that (optionally None), else None."""
+    if get_origin(annotation) is Annotated:
+        return _scalar_kind(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = {_scalar_kind(a) for a in get_args(annotation) if a is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else None
+    return annotation if annotation in (int, float, date) else None
+
+
+def _wrong_type(kind: type, value: Any) -> str | None:
+    """Why ``value`` cannot be read as ``kind`` without guessing (None when it can).
+
+    pydantic on its own reads true as 1, "3" as 3 and 0 as 1970-01-01: a typo would become a
+    parameter. Here booleans and text are not numbers, and numbers are not dates.
+    """
+    if kind in (int, float):
+        if isinstance(value, bool):
+            return "a boolean is not a number; write a number such as 3"
+        if isinstance(value, str):
+            return "text is not a number; write the number without quotes"
+        if kind is int and isinstance(value, float):
+            return "must be a whole number"
+    if kind is date and isinstance(value, bool | int | float):
+        return "a number is not a date; write YYYY-MM-DD"
+    return None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
+        problem = _wrong_type(kind, value) if kind is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class RunSection(_Section):
@@ -51,6 +98,7 @@ class DataSection(_Section):
     dir: Path | None = None
     cache_dir: Path | None = None
     deadline_s: float = Field(default=30.0, gt=0, le=600)
+    ohlc_check: OhlcCheck = "error"
 
     @model_validator(mode="after")
     def _dir_for_csv(self) -> DataSection:
@@ -118,6 +166,17 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 VALID_KEYS = tuple(_all_keys(Config))
+
+
+def numeric_keys() -> tuple[str, ...]:
+    """Every config key that holds a number (booleans and text are refused there)."""
+    out = []
+    for key in VALID_KEYS:
+        section, name = key.split(".")
+        model = Config.model_fields[section].annotation
+        if _scalar_kind(model.model_fields[name].annotation) in (int, float):
+            out.append(key)
+    return tuple(out)
 
 
 def suggest_key(key: str) -> str:
