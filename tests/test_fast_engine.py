@@ -33,8 +33,8 @@ from test_parity import (
     Run,
     benchmark_sessions,
     make_events,
-    run_both,
     ruin_histories,
+    run_both,
     synthetic_histories,
 )
 

@@ -359,8 +359,7 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
     # Costs and turnover per book: notional G*E_d*(Z + s*W), Z = -Y_end, W = -X_end; a ruined
     # config's ruined book counts its fills and fees up to the ruin close, its later books none.
     z, w, b = (
-        np.broadcast_to(v[a.end][None, :], (n_cfg, a.n_books)).copy()
-        for v in (-a.Y, -a.X, a.B)
+        np.broadcast_to(v[a.end][None, :], (n_cfg, a.n_books)).copy() for v in (-a.Y, -a.X, a.B)
     )
     executed = np.ones((n_cfg, a.n_books), dtype=bool)
     if ruined.any():
