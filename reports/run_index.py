@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from reports.html_page import esc, image, link, table, write_page
+from reports.run_plot import drawdown as drawdown  # re-exported: reports.compare uses it
 from reports.run_plot import plot_equity_events
 
 INDEX = "index.html"

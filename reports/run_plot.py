@@ -6,12 +6,12 @@ growth of the same starting cash) the right one. Layout, whatever the number of 
 
 - top: the whole run, books shaded, each event's entry session marked by what it did;
 - middle: the strategy's drawdown;
-- bottom: at most ``MAX_ZOOMS`` zoom panels on the sessions around the events. Event entry
-  sessions are grouped into clusters by cutting the run at the largest gaps between
-  consecutive entries (at most ``MAX_ZOOMS - 1`` cuts, only at gaps longer than
-  ``2 * ZOOM_PAD`` sessions); each panel shows one cluster from ``ZOOM_PAD`` sessions before its
-  first entry to ``ZOOM_PAD`` sessions after its last, and is as wide as its share of those
-  sessions (at least a fifth of the row). No event in the run: no zoom row.
+- bottom: at most ``MAX_ZOOMS`` zoom panels on the sessions around the events (up to a ruin:
+  the run ended there). Event entry sessions are grouped into clusters by cutting the run at
+  the largest gaps between consecutive entries (at most ``MAX_ZOOMS - 1`` cuts, only at gaps
+  longer than ``2 * ZOOM_PAD`` sessions); each panel shows one cluster from ``ZOOM_PAD``
+  sessions before its first entry to ``ZOOM_PAD`` sessions after its last, and is as wide as
+  its share of those sessions (at least a fifth of the row). No event in the run: no zoom row.
 
 The figure size is fixed (``SIZE``), so the image stays bounded whatever the events.
 
@@ -145,12 +145,17 @@ class _Picture:
             self.marks[action] = np.array(
                 sorted(position[d] for d in days if d in position), dtype=np.int64
             )
-        every = np.concatenate(list(self.marks.values())) if self.marks else np.zeros(0)
-        self.windows = zoom_windows(every, len(values))
+        every = np.concatenate(list(self.marks.values()))
+        self.windows = zoom_windows(every[every < self.end], len(values))  # none after a ruin
 
     # -- layout ----------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
+        save_png(self.figure(), path, dpi=100)
+
+    def figure(self):
+        """The matplotlib figure: axes[0] the strategy, then the drawdown, the zoom panels,
+        then the benchmark's twin axes."""
         zooms = len(self.windows)
         fig = plt.figure(figsize=SIZE if zooms else SIZE_NO_ZOOM)
         if zooms:
@@ -166,7 +171,7 @@ class _Picture:
         for k, (a, b) in enumerate(self.windows):
             self._zoom(fig.add_subplot(grid[2, k]), a, b)
         fig.tight_layout()
-        save_png(fig, path, dpi=100)
+        return fig
 
     # -- panels ----------------------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class _Picture:
         if self.ruin is not None:
             title += f"\nRUINED on {self.dates[self.ruin].date()}: the run ended at that close"
         ax.set_title(title, fontsize=11, color=RUIN if self.ruin is not None else "black")
-        ax.legend(handles=handles, loc="upper left", fontsize=8)
+        ax.legend(handles=handles, loc="best", fontsize=8)
         ax.set_xlim(self.dates[0], self.dates[-1])
 
     def _drawdown(self, ax) -> None:
@@ -215,7 +220,8 @@ class _Picture:
             ax.patch.set_visible(False)
         count = sum(int(((m >= a) & (m <= b)).sum()) for m in self.marks.values())
         ax.set_title(
-            f"zoom {self.dates[a].date()} to {self.dates[b].date()}\n{count} event entries",
+            f"zoom {self.dates[a].date()} to {self.dates[b].date()}\n"
+            f"{count} event {'entry' if count == 1 else 'entries'}",
             fontsize=8,
         )
         ax.set_xlim(self.dates[a], self.dates[b])
@@ -262,12 +268,13 @@ class _Picture:
             day = self.dates[self.ruin]
             ax.axvline(day, color=RUIN, lw=1.2, ls="--")
             ax.axhline(0.0, color=RUIN, lw=0.8, alpha=0.6)
+            left_half = self.ruin - a < (b - a) / 2  # write the label on the wider side
             ax.annotate(
                 f"RUINED {day.date()}\nequity {_money(self.ruin_equity)}",
                 xy=(day, self.curve[self.ruin]),
-                xytext=(-6, 8),
+                xytext=(6 if left_half else -6, 8),
                 textcoords="offset points",
-                ha="right",
+                ha="left" if left_half else "right",
                 color=RUIN,
                 fontsize=8,
                 fontweight="bold",
