@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from data.errors import CapexRotationError
 from data.market import MarketData
@@ -73,7 +74,7 @@ class PlanArrays:
     ``book_of[j]``, ``session_of[j]``: the book and session of window position j.
     ``start[k]``, ``end[k]``: window positions of book k (inclusive).
     M, X, Y, B: the per-unit components above at each window position.
-    ``dates``: the run's sessions as ``YYYY-MM-DD`` strings (to name a ruin session).
+    ``sessions``: the run's sessions (to name a ruin session).
     """
 
     n_sessions: int
@@ -86,7 +87,7 @@ class PlanArrays:
     X: np.ndarray
     Y: np.ndarray
     B: np.ndarray
-    dates: np.ndarray | None = None
+    sessions: pd.DatetimeIndex | None = None
 
     @property
     def n_books(self) -> int:
@@ -160,7 +161,7 @@ def plan_arrays(market: MarketData, plan: BookPlan) -> PlanArrays:
         X=cat("X"),
         Y=cat("Y"),
         B=cat("B"),
-        dates=np.asarray(market.sessions.strftime("%Y-%m-%d"), dtype=object),
+        sessions=market.sessions,
     )
 
 
@@ -414,9 +415,9 @@ def _ruin_dates(a: PlanArrays, ruin: np.ndarray) -> np.ndarray:
     out = np.full(len(ruin), "", dtype=object)
     hit = ruin >= 0
     if hit.any():
-        if a.dates is None:
-            raise ValueError("PlanArrays.dates is needed to name a ruin session")
-        out[hit] = a.dates[a.session_of[ruin[hit]]]
+        if a.sessions is None:
+            raise ValueError("PlanArrays.sessions is needed to name a ruin session")
+        out[hit] = list(a.sessions[a.session_of[ruin[hit]]].strftime("%Y-%m-%d"))
     return out
 
 
