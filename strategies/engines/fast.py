@@ -253,11 +253,11 @@ def _apply_ruin(
     if not arrays.n_books:
         return ruin
     with np.errstate(invalid="ignore"):
-        bad = ~(window_equity > 0)
-    rows = np.flatnonzero(bad.any(axis=1))
+        alive = window_equity > 0  # False at equity <= 0 and at NaN
+    rows = np.flatnonzero(~alive.all(axis=1))
     if not rows.size:
         return ruin
-    first = bad[rows].argmax(axis=1)
+    first = (~alive[rows]).argmax(axis=1)
     ruin[rows] = first
     level = window_equity[rows, first]
     after = np.arange(window_equity.shape[1])[None, :] > first[:, None]
@@ -336,7 +336,8 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
         previous[:, a.start] = ev.decision_equity  # the close before each entry
         with np.errstate(divide="ignore", invalid="ignore"):
             r = eq / previous - 1
-        r[ruined] = 0.0  # their return metrics are undefined (set below); keep sums finite
+        if ruined.any():
+            r[ruined] = 0.0  # their return metrics are undefined (set below); keep sums finite
         final = eq[:, -1]
         running = np.maximum.accumulate(np.maximum(eq, cash[:, None]), axis=1)
         max_dd = np.minimum((eq / running).min(axis=1) - 1, 0.0)
@@ -359,11 +360,12 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
 
     # Costs and turnover per book: notional G*E_d*(Z + s*W), Z = -Y_end, W = -X_end; a ruined
     # config's ruined book counts its fills and fees up to the ruin close, its later books none.
-    z, w, b = (
-        np.broadcast_to(v[a.end][None, :], (n_cfg, a.n_books)).copy() for v in (-a.Y, -a.X, a.B)
-    )
+    any_ruined = bool(ruined.any())
+    z, w, b = (v[a.end][None, :] for v in (-a.Y, -a.X, a.B))
+    scale = batch.gross[:, None] * ev.decision_equity
     executed = np.ones((n_cfg, a.n_books), dtype=bool)
-    if ruined.any():
+    if any_ruined:
+        z, w, b = (np.broadcast_to(v, (n_cfg, a.n_books)).copy() for v in (z, w, b))
         rows = np.flatnonzero(ruined)
         at = ev.ruin[rows]
         book = a.book_of[at]
@@ -371,8 +373,8 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
         for part, cumulative in ((z, -a.Y), (w, -a.X), (b, a.B)):
             part[rows] = np.where(executed[rows], part[rows], 0.0)
             part[rows, book] = cumulative[at]
-    # Books after a ruin never trade: zero, even when the ruin equity is not a number.
-    scale = np.where(executed, batch.gross[:, None] * ev.decision_equity, 0.0)
+        # Books after a ruin never trade: zero, even when the ruin equity is not a number.
+        scale = np.where(executed, scale, 0.0)
     notional = (scale * (z + batch.slippage[:, None] * w)).sum(axis=1)
     commission = batch.commission * notional
     slippage = batch.slippage * (scale * z).sum(axis=1)
@@ -380,10 +382,12 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
     mean_equity = _mean_equity(ev)
     books = executed.sum(axis=1).astype(np.int64)
     winning = (ev.book_value > 1).mean(axis=1) if a.n_books else np.full(n_cfg, np.nan)
-    if a.n_books:
+    if not a.n_books:
+        min_decision = cash.copy()
+    elif any_ruined:
         min_decision = np.where(executed, ev.decision_equity, np.inf).min(axis=1)
     else:
-        min_decision = cash.copy()
+        min_decision = ev.decision_equity.min(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         turnover = notional / mean_equity
     values = {
@@ -404,8 +408,9 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
         "min_decision_equity": min_decision,
         "min_equity": min_equity,
     }
-    for name in UNDEFINED_WHEN_RUINED:
-        values[name] = np.where(ruined, np.nan, values[name])
+    if any_ruined:
+        for name in UNDEFINED_WHEN_RUINED:
+            values[name] = np.where(ruined, np.nan, values[name])
     values["ruined_on"] = _ruin_dates(a, ev.ruin)
     return values
 
