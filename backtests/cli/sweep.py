@@ -82,14 +82,14 @@ def sweep(
     from backtests.provenance import package_versions
     from backtests.sweep import SweepError, load_sweep_data, results_table, run_sweep
     from reports.sweep_report import heatmap, rank, write_manifest, write_tables
-    from strategies.engines.fast import METRICS
+    from strategies.engines.fast import RANKABLE
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
     if scheduler and executor != "dask":
         raise SweepError("--scheduler needs --executor dask")
-    if metric not in METRICS:
-        raise SweepError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
+    if metric not in RANKABLE:
+        raise SweepError(f"--metric {metric!r}: choose one of {', '.join(RANKABLE)}")
     settings = {"data.source": "csv", "data.dir": str(data_dir)} if data_dir else None
     grid = load_grid(grid_file, overrides or [], settings)
     pairs = _heatmap_pairs(grid, heatmaps)
@@ -179,20 +179,32 @@ def _show(value: Any) -> str:
 
 
 def _print_top(rows: pd.DataFrame, grid: Grid, metric: str) -> None:
+    """The best configs (``rows``, ranked): a ruined config comes last and shows "RUINED" and
+    the date of its ruin close instead of its (undefined) metrics."""
+    from reports.sweep_report import ruined
+
     if rows.empty:
         return
     shown = list(dict.fromkeys((metric, "total_return", "max_drawdown", "books", "costs")))
     table = Table(title=f"Top configs by {metric}", box=box.SIMPLE_HEAD)
-    lines = [
-        [_show(row["config"]), *(_show(row[k]) for k in grid.keys), *(_show(row[m]) for m in shown)]
-        for row in rows.to_dict("records")
-    ]
+    bust = ruined(rows).to_numpy()
+    lines = []
+    for row, is_ruined in zip(rows.to_dict("records"), bust, strict=True):
+        values = [_show(row[m]) for m in shown]
+        if is_ruined:
+            values = [f"RUINED {row['ruined_on']}"] + [""] * (len(shown) - 1)
+        lines.append([_show(row["config"]), *(_show(row[k]) for k in grid.keys), *values])
     headers = ("id", *(_short(k) for k in grid.keys), *(_short(m) for m in shown))
     for k, name in enumerate(headers):
         table.add_column(name, justify="right", min_width=max(len(line[k]) for line in lines))
     for line in lines:
         table.add_row(*line)
     out.print(table)
+    if bust.any():
+        out.print(
+            f"{int(bust.sum())} of the configs shown were ruined (equity <= 0 at a close, the run "
+            "ended there): their metrics are undefined and they rank last."
+        )
 
 
 def _verify(grid: Grid, data, indices: list[int]) -> None:

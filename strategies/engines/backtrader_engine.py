@@ -10,7 +10,9 @@ backtrader follow the rules exactly (each was measured to matter):
 - commission and borrow fee: :class:`~strategies.engines.bt_parts.RotationCommission`;
 - late-listed names: ``prenext`` forwards to ``next``; a feed is only touched on its own bars;
 - names whose data ends: the plan closes them at the open of their last bar;
-- sells are submitted before buys, and a Margin/Rejected/Canceled/partial order fails the run.
+- sells are submitted before buys, and a Margin/Rejected/Canceled/partial order fails the run;
+- ruin: at the first close with equity <= 0 the strategy stops cerebro (``runstop``), so no
+  decision at or after that close is executed; the remaining sessions repeat that close's row.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class CapexRotation(bt.Strategy):
     Needs: ``plan`` (BookPlan), ``market`` (MarketData), ``costs`` (CostModel). ``datas[0]`` is
     the benchmark, used as the session clock (it has a bar on every session of the run); the
     traded feeds follow, named by ticker.
-    Sets: ``equity_rows`` (one per session), ``fill_rows`` (one per fill).
+    Sets: ``equity_rows`` (one per session up to the ruin close, if any), ``fill_rows`` (one per
+    fill), ``ruined_at`` (the session index of the ruin close, or None).
     """
 
     params = (("plan", None), ("market", None), ("costs", None), ("max_gross", float("inf")))
@@ -51,6 +54,7 @@ class CapexRotation(bt.Strategy):
         self.equity_rows: list[tuple[float, float, float, float]] = []
         self.fill_rows: list[tuple] = []
         self.pending: set[int] = set()
+        self.ruined_at: int | None = None
 
     def prenext(self) -> None:
         # Feeds that list late (SNDK) would hold the strategy here until they have a bar.
@@ -79,6 +83,12 @@ class CapexRotation(bt.Strategy):
                     short_value += value
         equity = self.broker.getvalue()
         self.equity_rows.append((equity, cash, long_value, short_value))
+        if not equity > 0:
+            # Ruin: the account can no longer be sized or margined, so the run ends at this
+            # close. Stopping cerebro here means no later open is processed: no fill, no fee.
+            self.ruined_at = t
+            self.env.runstop()
+            return
 
         decision = self.plan.decisions.get(t)
         if decision is None:
@@ -87,10 +97,6 @@ class CapexRotation(bt.Strategy):
             raise ExecutionError(f"orders still pending at the close of {today}")
         sells, buys = [], []
         if decision.open_weights:
-            if not equity > 0:
-                raise ExecutionError(
-                    f"equity is {equity:.2f} at the close of {today}: a book cannot be sized"
-                )
             gross = sum(abs(w) for _, w in decision.open_weights)
             if gross > self.p.max_gross * (1 + 1e-12):
                 raise ExecutionError(
@@ -202,15 +208,21 @@ def run_backtrader(
         CapexRotation, plan=plan, market=market, costs=costs, max_gross=rules.max_gross
     )
     strategy = cerebro.run()[0]
-    if len(strategy.equity_rows) != len(sessions):
+    rows = strategy.equity_rows
+    charges = commission.charges
+    if strategy.ruined_at is not None:
+        # The run ended at the ruin close: later sessions hold its equity, cash and values.
+        rows = rows + [rows[-1]] * (len(sessions) - len(rows))
+        ruin_day = sessions[strategy.ruined_at].date()
+        charges = [c for c in charges if c[0] <= ruin_day]
+    if len(rows) != len(sessions):
         raise ExecutionError(
-            f"internal error: {len(strategy.equity_rows)} closes recorded for "
-            f"{len(sessions)} sessions"
+            f"internal error: {len(rows)} closes recorded for {len(sessions)} sessions"
         )
     return EngineResult(
-        equity=equity_frame(sessions, strategy.equity_rows),
+        equity=equity_frame(sessions, rows),
         fills=fills_frame(strategy.fill_rows),
-        borrow=borrow_frame(commission.charges),
+        borrow=borrow_frame(charges),
         cash=cash,
         engine="backtrader",
     )

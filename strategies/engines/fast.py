@@ -25,6 +25,12 @@ operation over the book sessions (a few hundred, not every session times every n
 The plan itself depends on the holding period, baskets, events and dates; configs that share
 those share a plan (see :class:`PlanArrays`). Parity with backtrader to 1e-9 on every session is
 tested; a config this engine cannot express is refused (:func:`check_supported`).
+
+Ruin (README "The rules"). The first close at which a config's equity is <= 0 (or not a number)
+ends that config's run: its window equity after that position is held at the ruin close's value,
+and its later books do not trade (their decision equity is that value, their growth 1). Positions
+before the ruin do not depend on anything after it, so the ruin is found on the unconstrained
+windows and applied per config, independently of the other configs of the batch.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from data.errors import CapexRotationError
 from data.market import MarketData
@@ -67,6 +74,7 @@ class PlanArrays:
     ``book_of[j]``, ``session_of[j]``: the book and session of window position j.
     ``start[k]``, ``end[k]``: window positions of book k (inclusive).
     M, X, Y, B: the per-unit components above at each window position.
+    ``sessions``: the run's sessions (to name a ruin session).
     """
 
     n_sessions: int
@@ -79,6 +87,7 @@ class PlanArrays:
     X: np.ndarray
     Y: np.ndarray
     B: np.ndarray
+    sessions: pd.DatetimeIndex | None = None
 
     @property
     def n_books(self) -> int:
@@ -152,6 +161,7 @@ def plan_arrays(market: MarketData, plan: BookPlan) -> PlanArrays:
         X=cat("X"),
         Y=cat("Y"),
         B=cat("B"),
+        sessions=market.sessions,
     )
 
 
@@ -183,13 +193,19 @@ class Batch:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Book-window equity of a batch: ``window_equity[c, j]`` for window position j."""
+    """Book-window equity of a batch: ``window_equity[c, j]`` for window position j.
+
+    ``ruin[c]`` is the window position of config c's ruin close (-1 if never ruined); after it,
+    ``window_equity`` holds that close's value, later books have ``decision_equity`` equal to it
+    and ``book_value`` 1, and the ruined book's ``book_value`` is its value at the ruin close.
+    """
 
     arrays: PlanArrays
     batch: Batch
     window_equity: np.ndarray
     decision_equity: np.ndarray  # (configs, books)
     book_value: np.ndarray  # (configs, books): 1 + G * F at the book's last window position
+    ruin: np.ndarray  # (configs,): window position of the ruin close, -1 if none
 
     def equity(self) -> np.ndarray:
         """Equity at every session's close, shape (configs, sessions)."""
@@ -219,7 +235,40 @@ def evaluate(arrays: PlanArrays, batch: Batch) -> Evaluation:
         decision[:, 0] = batch.cash
         decision[:, 1:] = batch.cash[:, None] * growth[:, :-1]
     window_equity = decision[:, arrays.book_of] * value
-    return Evaluation(arrays, batch, window_equity, decision, book_value)
+    ruin = _apply_ruin(arrays, value, window_equity, decision, book_value)
+    return Evaluation(arrays, batch, window_equity, decision, book_value, ruin)
+
+
+def _apply_ruin(
+    arrays: PlanArrays,
+    value: np.ndarray,
+    window_equity: np.ndarray,
+    decision: np.ndarray,
+    book_value: np.ndarray,
+) -> np.ndarray:
+    """End each ruined config's run at its first window close with equity <= 0 (in place);
+    return the ruin positions (-1: not ruined)."""
+    n_cfg = window_equity.shape[0]
+    ruin = np.full(n_cfg, -1, dtype=np.int64)
+    if not arrays.n_books:
+        return ruin
+    with np.errstate(invalid="ignore"):
+        alive = window_equity > 0  # False at equity <= 0 and at NaN
+    rows = np.flatnonzero(~alive.all(axis=1))
+    if not rows.size:
+        return ruin
+    first = (~alive[rows]).argmax(axis=1)
+    ruin[rows] = first
+    level = window_equity[rows, first]
+    after = np.arange(window_equity.shape[1])[None, :] > first[:, None]
+    window_equity[rows] = np.where(after, level[:, None], window_equity[rows])
+    book = arrays.book_of[first]
+    books = np.arange(arrays.n_books)[None, :]
+    later = books > book[:, None]
+    decision[rows] = np.where(later, level[:, None], decision[rows])
+    book_value[rows] = np.where(later, 1.0, book_value[rows])
+    book_value[rows, book] = value[rows, first]
+    return ruin
 
 
 def run_fast(
@@ -248,6 +297,21 @@ METRICS = (
     "costs",
     "final_equity",
     "min_decision_equity",
+    "min_equity",
+    "ruined_on",
+)
+# Metrics a sweep can rank by (``ruined_on`` is a date, not a score).
+RANKABLE = tuple(name for name in METRICS if name != "ruined_on")
+# Undefined (NaN) for a ruined config: they depend on the returns of an equity that reached zero.
+UNDEFINED_WHEN_RUINED = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "volatility",
+    "winning_books",
+    "turnover",
 )
 
 
@@ -255,24 +319,34 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
     """Per-config metrics with quantstats' definitions (252 periods, rf = 0), from the windows.
 
     Returns are zero outside book windows, so sums over the windows are sums over the run.
+    A ruined config (``ruined_on`` = the date of its ruin close, else "") has the metrics of
+    UNDEFINED_WHEN_RUINED as NaN; its costs are those of the fills and fees up to the ruin
+    close, ``books`` counts the books entered by then, ``final_equity`` is the ruin close's.
+    ``min_equity`` is the lowest close equity (or the cash, if lower).
     """
     a, batch = ev.arrays, ev.batch
     n = a.n_sessions
     n_cfg = len(batch)
     eq = ev.window_equity
     cash = batch.cash
+    ruined = ev.ruin >= 0
     if a.n_books:
         previous = np.empty_like(eq)
         previous[:, 1:] = eq[:, :-1]
         previous[:, a.start] = ev.decision_equity  # the close before each entry
-        r = eq / previous - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = eq / previous - 1
+        if ruined.any():
+            r[ruined] = 0.0  # their return metrics are undefined (set below); keep sums finite
         final = eq[:, -1]
         running = np.maximum.accumulate(np.maximum(eq, cash[:, None]), axis=1)
         max_dd = np.minimum((eq / running).min(axis=1) - 1, 0.0)
+        min_equity = np.minimum(eq.min(axis=1), cash)
     else:
         r = np.zeros((n_cfg, 0))
         final = cash.copy()
         max_dd = np.zeros(n_cfg)
+        min_equity = cash.copy()
     total_r, total_r2 = r.sum(axis=1), (r * r).sum(axis=1)
     mean = total_r / n
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -284,19 +358,39 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
         wealth = 1 + total
         cagr = np.where(wealth >= 0, np.abs(wealth) ** (PERIODS / n) - 1, np.nan)
 
-    # Costs and turnover per book: notional G*E_d*(Z + s*W), Z = -Y_end, W = -X_end.
-    z = -a.Y[a.end] if a.n_books else np.zeros(0)
-    w = -a.X[a.end] if a.n_books else np.zeros(0)
+    # Costs and turnover per book: notional G*E_d*(Z + s*W), Z = -Y_end, W = -X_end; a ruined
+    # config's ruined book counts its fills and fees up to the ruin close, its later books none.
+    any_ruined = bool(ruined.any())
+    z, w, b = (v[a.end][None, :] for v in (-a.Y, -a.X, a.B))
     scale = batch.gross[:, None] * ev.decision_equity
-    notional = (scale * (z[None, :] + batch.slippage[:, None] * w[None, :])).sum(axis=1)
+    executed = np.ones((n_cfg, a.n_books), dtype=bool)
+    if any_ruined:
+        z, w, b = (np.broadcast_to(v, (n_cfg, a.n_books)).copy() for v in (z, w, b))
+        rows = np.flatnonzero(ruined)
+        at = ev.ruin[rows]
+        book = a.book_of[at]
+        executed[rows] = np.arange(a.n_books)[None, :] <= book[:, None]
+        for part, cumulative in ((z, -a.Y), (w, -a.X), (b, a.B)):
+            part[rows] = np.where(executed[rows], part[rows], 0.0)
+            part[rows, book] = cumulative[at]
+        # Books after a ruin never trade: zero, even when the ruin equity is not a number.
+        scale = np.where(executed, scale, 0.0)
+    notional = (scale * (z + batch.slippage[:, None] * w)).sum(axis=1)
     commission = batch.commission * notional
-    slippage = batch.slippage * (scale * z[None, :]).sum(axis=1)
-    borrow = batch.borrow * (scale * (a.B[a.end][None, :] if a.n_books else 0.0)).sum(axis=1)
+    slippage = batch.slippage * (scale * z).sum(axis=1)
+    borrow = batch.borrow * (scale * b).sum(axis=1)
     mean_equity = _mean_equity(ev)
-    books = np.full(n_cfg, a.n_books, dtype=np.int64)
+    books = executed.sum(axis=1).astype(np.int64)
     winning = (ev.book_value > 1).mean(axis=1) if a.n_books else np.full(n_cfg, np.nan)
-    min_decision = ev.decision_equity.min(axis=1) if a.n_books else cash.copy()
-    return {
+    if not a.n_books:
+        min_decision = cash.copy()
+    elif any_ruined:
+        min_decision = np.where(executed, ev.decision_equity, np.inf).min(axis=1)
+    else:
+        min_decision = ev.decision_equity.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        turnover = notional / mean_equity
+    values = {
         "total_return": total,
         "cagr": cagr,
         "sharpe": sharpe,
@@ -305,14 +399,31 @@ def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
         "volatility": std * np.sqrt(PERIODS),
         "books": books,
         "winning_books": winning,
-        "turnover": notional / mean_equity,
+        "turnover": turnover,
         "commission": commission,
         "slippage_cost": slippage,
         "borrow_cost": borrow,
         "costs": commission + slippage + borrow,
         "final_equity": final,
         "min_decision_equity": min_decision,
+        "min_equity": min_equity,
     }
+    if any_ruined:
+        for name in UNDEFINED_WHEN_RUINED:
+            values[name] = np.where(ruined, np.nan, values[name])
+    values["ruined_on"] = _ruin_dates(a, ev.ruin)
+    return values
+
+
+def _ruin_dates(a: PlanArrays, ruin: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of each config's ruin close, "" when not ruined."""
+    out = np.full(len(ruin), "", dtype=object)
+    hit = ruin >= 0
+    if hit.any():
+        if a.sessions is None:
+            raise ValueError("PlanArrays.sessions is needed to name a ruin session")
+        out[hit] = list(a.sessions[a.session_of[ruin[hit]]].strftime("%Y-%m-%d"))
+    return out
 
 
 def _mean_equity(ev: Evaluation) -> np.ndarray:
