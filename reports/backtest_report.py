@@ -46,7 +46,6 @@ def write_backtest_report(
         "trades.csv": lambda p: write_csv(p, fills[TRADE_COLUMNS]),
         "events.csv": lambda p: write_csv(p, event_log),
         "books.csv": lambda p: write_csv(p, books),
-        "manifest.json": lambda p: write_json(p, manifest),
     }
     if tearsheet:
         files["tearsheet.html"] = lambda p: write_tearsheet(
@@ -65,4 +64,4 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    return write_run_folder(destination, files), metrics
+    return write_run_folder(destination, files, kind="backtest", manifest=manifest), metrics
