@@ -225,8 +225,10 @@ def check_destination(path: Path | str, kind: str, *, staged: bool = True) -> De
     path = Path(path).expanduser().resolve()
     if os.path.exists(path) and not os.path.isdir(path):
         raise OutputError(f"output {path} is a file, not a folder; choose another --out")
-    _check_names_and_parent(path, staged)
-    return inspect(path, kind)
+    ancestor = _check_names(path, staged)
+    destination = inspect(path, kind)  # before the probe: a folder not ours is not touched
+    _probe(path, ancestor, staged)
+    return destination
 
 
 def inspect(path: Path, kind: str) -> Destination:
@@ -368,8 +370,9 @@ def _entries(
     return entries, foreign
 
 
-def _check_names_and_parent(path: Path, staged: bool) -> None:
-    """Names within the file system's limits; the nearest existing ancestor a writable folder."""
+def _check_names(path: Path, staged: bool) -> Path:
+    """Names within the file system's limits, below an existing folder; return that folder (the
+    nearest existing ancestor)."""
     ancestor = path.parent
     while not os.path.exists(ancestor):
         ancestor = ancestor.parent
@@ -383,14 +386,15 @@ def _check_names_and_parent(path: Path, staged: bool) -> None:
     names = path.relative_to(ancestor).parts
     for k, name in enumerate(names):
         size = len(os.fsencode(name))
-        last = k == len(names) - 1
-        room = name_max - STAGING_EXTRA if last and staged else name_max
+        staging = staged and k == len(names) - 1
+        room = name_max - STAGING_EXTRA if staging else name_max
         if size > room:
-            extra = f" (the file system allows {name_max}, and the staging folder beside it "
-            extra += f"adds {STAGING_EXTRA})" if last and staged else ")"
+            why = f"; the staging folder beside it adds {STAGING_EXTRA}" if staging else ""
+            shown = name if len(name) <= 40 else name[:40] + "..."
             raise OutputError(
-                f"cannot create output folder {path}: the name {name[:40]}... is {size} "
-                f"characters long, more than the {room} that fit{extra}; choose a shorter --out"
+                f"cannot create output folder {path}: the name {shown} is {size} characters "
+                f"long, more than the {room} that fit (file names have at most {name_max}"
+                f"{why}); choose a shorter --out"
             )
     if len(os.fsencode(str(path))) + DEEPEST_FILE > path_max:
         raise OutputError(
@@ -398,6 +402,13 @@ def _check_names_and_parent(path: Path, staged: bool) -> None:
             f"too long for the files inside it (at most {path_max - DEEPEST_FILE}); choose a "
             "shorter --out"
         )
+    return ancestor
+
+
+def _probe(path: Path, ancestor: Path, staged: bool) -> None:
+    """Create and remove a folder where ours will be created (in ``path`` itself for a folder
+    written in place): the only reliable test of permissions, read-only and pseudo file
+    systems (``/proc``), whoever runs us (root passes os.access)."""
     where = path if (not staged and os.path.isdir(path)) else ancestor
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".capex-rotation-probe-", dir=where))
@@ -420,4 +431,5 @@ def check_can_create(path: Path | str, *, staged: bool = True) -> None:
     system's limits, a parent we can create things in. For a default destination whose name
     is known only after the run (it holds a hash of the results' inputs): pass a name of the
     same length."""
-    _check_names_and_parent(Path(path).expanduser().resolve(), staged)
+    path = Path(path).expanduser().resolve()
+    _probe(path, _check_names(path, staged), staged)

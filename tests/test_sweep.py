@@ -398,3 +398,24 @@ def test_a_combination_without_sessions_is_refused_before_any_work(
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "combination" in lines[0] and fragment in lines[0], err
     assert not out.exists()
+
+
+def test_a_sweep_folder_of_the_previous_version_is_taken_over(capsys, shared_market_data, tmp_path):
+    """Its manifest says "capex-rotation sweep" and lists no files; its checkpoint records no
+    input digests: the sweep recomputes, and removes the old heatmap it does not draw again."""
+    grid_file = write(tmp_path, SMALL_GRID)
+    grid = load_grid(grid_file, [], csv_settings(shared_market_data))
+    out = tmp_path / "old"
+    (out / ".checkpoint").mkdir(parents=True)
+    (out / ".checkpoint" / "grid.json").write_text(json.dumps({"digest": grid.digest}))
+    (out / ".checkpoint" / "part-000000000-000004.parquet").write_bytes(b"stale")
+    (out / "manifest.json").write_text(json.dumps({"tool": "capex-rotation sweep"}))
+    (out / "sweep.csv").write_text("old")
+    (out / "heatmap_sharpe_old.png").write_bytes(b"old")
+    code, stdout, err = sweep_cli(capsys, grid_file, shared_market_data, out)
+    assert code == 0, err
+    assert "an earlier version wrote it" in err and "replacing the previous sweep" in err
+    assert "(10 computed, 0 from the checkpoint)" in stdout
+    assert not (out / "heatmap_sharpe_old.png").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["tool"], manifest["kind"]) == ("capex-rotation", "sweep")
