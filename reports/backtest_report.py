@@ -53,7 +53,6 @@ def write_backtest_report(
         "trades.csv": lambda p: write_csv(p, fills[TRADE_COLUMNS]),
         "events.csv": lambda p: write_csv(p, event_log),
         "books.csv": lambda p: write_csv(p, books),
-        "manifest.json": lambda p: write_json(p, manifest),
     }
     if tearsheet and facts.get("ruined_on"):
         files["tearsheet.html"] = lambda p: write_ruin_tearsheet(p, title, facts)
@@ -74,7 +73,7 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    return write_run_folder(destination, files), metrics
+    return write_run_folder(destination, files, kind="backtest", manifest=manifest), metrics
 
 
 def write_ruin_tearsheet(path: Path, title: str, facts: dict[str, Any]) -> None:

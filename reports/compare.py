@@ -33,7 +33,7 @@ import pandas as pd
 from data.errors import CapexRotationError
 from reports.html_page import esc, image, link, write_page
 from reports.plots import save_png
-from reports.run_folder import write_csv, write_json, write_run_folder
+from reports.run_folder import write_csv, write_run_folder
 from reports.run_index import INDEX, drawdown, money, num, pct
 
 RUN_FILES = ("equity.csv", "metrics.json", "manifest.json")
@@ -430,8 +430,6 @@ def compare_manifest(runs: Sequence[Run], argv: Sequence[str] | None) -> dict[st
     except metadata.PackageNotFoundError:
         version = None
     return {
-        "tool": "capex-rotation",
-        "kind": "compare",
         "command": list(argv or []),
         "runs": [
             {
@@ -457,7 +455,7 @@ def write_comparison(
         EQUITY_PNG: lambda p: _plot(p, runs, "equity"),
         DRAWDOWN_PNG: lambda p: _plot(p, runs, "drawdown"),
         TABLE_CSV: lambda p: write_csv(p, comparison_table(runs)),
-        "manifest.json": lambda p: write_json(p, compare_manifest(runs, argv)),
         INDEX: lambda p: write_page(p, title, compare_body(runs, final)),
     }
-    return write_run_folder(final, files) / INDEX
+    manifest = compare_manifest(runs, argv)
+    return write_run_folder(final, files, kind="compare", manifest=manifest) / INDEX

@@ -11,6 +11,7 @@ whose configs are all ruined reads "ruined").
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -21,9 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from data.atomic import write_atomically
 from reports.plots import save_png
-from reports.run_folder import write_json
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
 HIGHER_IS_BETTER = {
@@ -91,25 +90,32 @@ def heatmap_cells(
     return values.to_numpy(dtype=float), labels
 
 
-def write_tables(out_dir: Path, table: pd.DataFrame) -> None:
-    """sweep.parquet and sweep.csv, each written atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(out_dir / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
-    write_atomically(
-        out_dir / "sweep.csv",
-        lambda p: table.to_csv(p, index=False, lineterminator="\n"),
-    )
+def heatmap_name(metric: str, x: str, y: str) -> str:
+    """``heatmap_<metric>_<x>_<y>.png``, dots of the keys as dashes."""
+    return f"heatmap_{metric}_{x.replace('.', '-')}_{y.replace('.', '-')}.png"
 
 
-def write_manifest(out_dir: Path, document: dict) -> None:
-    write_atomically(out_dir / "manifest.json", lambda p: write_json(p, document))
+def sweep_files(
+    table: pd.DataFrame, metric: str, pairs: list[tuple[str, str]]
+) -> dict[str, Callable[[Path], None]]:
+    """The writers of a sweep folder's outputs (name -> writer(path)): sweep.parquet,
+    sweep.csv and one heatmap of ``metric`` per pair of grid keys. The caller writes them
+    together (reports.run_folder.InPlaceFolder.commit), then the manifest."""
+    files: dict[str, Callable[[Path], None]] = {
+        "sweep.parquet": lambda p: table.to_parquet(p, index=False),
+        "sweep.csv": lambda p: table.to_csv(p, index=False, lineterminator="\n"),
+    }
+    for x, y in pairs:
+        files[heatmap_name(metric, x, y)] = lambda p, x=x, y=y: heatmap(table, metric, x, y, p)
+    return files
 
 
 def heatmap(
     table: pd.DataFrame, metric: str, x: str, y: str, path: Path, agg: str = "mean"
 ) -> None:
     """A PNG of ``metric`` over parameters ``x`` and ``y`` (other parameters aggregated over the
-    configs that were not ruined; see :func:`heatmap_cells`)."""
+    configs that were not ruined; see :func:`heatmap_cells`), written to ``path`` as it is (the
+    caller makes it atomic)."""
     pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="size")
     values, labels = heatmap_cells(table, metric, x, y, agg)
     fig, ax = plt.subplots(
@@ -149,4 +155,4 @@ def heatmap(
                     ax.text(col, row, text, ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
-    write_atomically(path, lambda p: save_png(fig, p))
+    save_png(fig, path)

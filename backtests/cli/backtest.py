@@ -44,14 +44,16 @@ def backtest(
 ) -> None:
     """Run the rotation backtest and write its run folder (tear sheet, metrics, CSVs)."""
     from backtests.config import load_config, with_cli_options
-    from backtests.publish import publish
+    from backtests.publish import DEFAULT_REPORTS_DIR, publish
     from backtests.runner import run_backtest
-    from reports.run_folder import check_destination
+    from reports.output_folder import check_can_create, check_destination
 
     config = load_config(config_file, overrides or [])
     config = with_cli_options(config, data_dir, events, start, end)
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "backtest")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_REPORTS_DIR / f"{config.run.name}-{'0' * 10}")
     with err.status("starting", spinner="dots") as status:
         if news:
             from backtests.news_backtest import run_with_news

@@ -136,7 +136,6 @@ def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
 
     setup = result.setup
     return {
-        "tool": "capex-rotation placebo",
         "command": sys.argv[1:],
         "config": setup.config.resolved(),
         "seed": result.seed,
@@ -169,8 +168,8 @@ def placebo(
     """Compare the real calendar's Sharpe, total return and hit rate with random calendars."""
     from backtests.config import load_config, with_cli_options
     from backtests.research.placebo import PlaceboError, prepare_placebo, run_placebo
+    from reports.output_folder import check_can_create, check_destination
     from reports.placebo_report import write_placebo_report
-    from reports.run_folder import check_destination
 
     if draws < 1:
         raise PlaceboError(f"--draws {draws}: need at least 1 draw")
@@ -181,8 +180,10 @@ def placebo(
     config = with_cli_options(
         load_config(config_file, overrides or []), data_dir, events, start, end
     )
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "placebo")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_PLACEBO_DIR / f"{config.run.name}-{'0' * 10}")
     started = time.perf_counter()
     with err.status("loading prices and events"):
         setup = prepare_placebo(config)
