@@ -16,9 +16,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from backtests.config_base import Section as _Section
+from backtests.config_base import scalar_kind as _scalar_kind
 from backtests.strategy_config import CostsSection, StrategySection
+from data.bars import OhlcCheck
 from data.errors import CapexRotationError
 from data.prices import validate_ticker
 from data.universe import load_universe
@@ -28,10 +37,6 @@ _DEFAULT_UNIVERSE = load_universe()
 
 class ConfigError(CapexRotationError):
     """The configuration file or an override is invalid."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class RunSection(_Section):
@@ -52,6 +57,7 @@ class DataSection(_Section):
     dir: Path | None = None
     cache_dir: Path | None = None
     deadline_s: float = Field(default=30.0, gt=0, le=600)
+    ohlc_check: OhlcCheck = "error"
 
     @model_validator(mode="after")
     def _dir_for_csv(self) -> DataSection:
@@ -107,6 +113,19 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 VALID_KEYS = tuple(_all_keys(Config))
+
+
+def numeric_keys() -> tuple[str, ...]:
+    """Every config key that holds a number (booleans and text are refused there)."""
+    out = []
+    for key in VALID_KEYS:
+        *path, name = key.split(".")
+        model: Any = Config
+        for part in path:
+            model = model.model_fields[part].annotation
+        if _scalar_kind(model.model_fields[name].annotation) in (int, float):
+            out.append(key)
+    return tuple(out)
 
 
 def suggest_key(key: str) -> str:

@@ -13,13 +13,18 @@ may name a config file to start from, relative to the grid file), plus
 
 The grid is the cartesian product of the lists, in file order (the last key varies fastest),
 minus the excluded combinations. Every combination is validated as a full Config.
+
+Size: the product of the list lengths is counted before anything is expanded, and a grid of
+more than :data:`MAX_COMBINATIONS` combinations (counted before the exclusions) is refused. Below
+it the combinations are one integer array (4 bytes per key and combination: 40 MB at the limit
+with ten keys) and the exclusion rules are applied to it as array masks.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,9 @@ from backtests.config import (
     suggest_key,
     validate,
 )
+
+MAX_COMBINATIONS = 1_000_000  # combinations of a [grid] before its exclusions (README: sweeps)
+DIGEST_CHUNK = 65_536  # combinations hashed at a time
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,21 @@ class Grid:
             return [options[j] for j in self.combinations[np.asarray(indices), k]]
         return [get_key(self.base, key)] * len(indices)
 
+    def describe(self, index: int) -> dict[str, Any]:
+        """The grid values of combination ``index``, as written in a grid file (for messages)."""
+        return _describe(self.keys, self.values, self.combinations[index])
+
+    def distinct(self, keys: tuple[str, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        """Each distinct combination of the values of ``keys``, with the first config index
+        having it (in grid order); keys outside the grid take the base config's value."""
+        varied = [self.keys.index(k) for k in keys if k in self.keys]
+        if varied:
+            _, first = np.unique(self.combinations[:, varied], axis=0, return_index=True)
+            indices = sorted(int(i) for i in first)
+        else:
+            indices = [0]
+        return [(i, tuple(self.column(k, [i])[0] for k in keys)) for i in indices]
+
     def config(self, index: int) -> Config:
         """The full, validated Config of combination ``index``."""
         table = self.base.resolved()
@@ -99,14 +122,58 @@ def _typed(base: Config, key: str, value: Any, origin: str) -> Any:
     return get_key(config, key)
 
 
-def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
-    for key, wanted in rule.items():
-        options = (
-            wanted if isinstance(wanted, list) and not isinstance(combo[key], list) else [wanted]
+def _matches(wanted: Any, value: Any) -> bool:
+    """Whether an [[exclude]] rule's ``wanted`` (a value, or a list of values for a scalar key)
+    matches a grid ``value``."""
+    options = wanted if isinstance(wanted, list) and not isinstance(value, list) else [wanted]
+    return value in options
+
+
+def _count(grid: dict[str, list[Any]], origin: str) -> int:
+    """The number of combinations, refused above MAX_COMBINATIONS (nothing is expanded yet)."""
+    lengths = [len(values) for values in grid.values()]
+    count = math.prod(lengths)
+    if count > MAX_COMBINATIONS:
+        raise ConfigError(
+            f"{origin}: the [grid] has {count:,} combinations "
+            f"({' x '.join(f'{n:,}' for n in lengths)} values), more than the limit of "
+            f"{MAX_COMBINATIONS:,} (counted before [[exclude]] rules); split it into several "
+            "grids or use fewer values"
         )
-        if combo[key] not in options:
-            return False
-    return True
+    return count
+
+
+def _expand(grid: dict[str, list[Any]], excludes: list[dict[str, Any]]) -> np.ndarray:
+    """The kept combinations as value indices, in itertools.product order, one row each."""
+    keys = list(grid)
+    lengths = [len(grid[key]) for key in keys]
+    combinations = np.indices(lengths, dtype=np.int32).reshape(len(keys), -1).T
+    keep = np.ones(len(combinations), dtype=bool)
+    for rule in excludes:
+        hit = np.ones(len(combinations), dtype=bool)
+        for key, wanted in rule.items():
+            k = keys.index(key)
+            matching = np.array([_matches(wanted, value) for value in grid[key]], dtype=bool)
+            hit &= matching[combinations[:, k]]
+        keep &= ~hit
+    return np.ascontiguousarray(combinations[keep])
+
+
+def _digest(base: Config, keys, typed, combinations: np.ndarray) -> str:
+    """sha256 of the JSON of base, keys, values and combinations (sorted keys), streamed so
+    that a large grid is never one big string; the same digest as ``json.dumps`` of it all."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    values = [[_plain(v) for v in vs] for vs in typed]
+    h = hashlib.sha256()
+    h.update(f'{{"base": {dumps(base.resolved())}, "combinations": ['.encode())
+    for start in range(0, len(combinations), DIGEST_CHUNK):
+        rows = dumps(combinations[start : start + DIGEST_CHUNK].tolist())[1:-1]
+        h.update(((", " if start else "") + rows).encode())
+    h.update(f'], "keys": {dumps(list(keys))}, "values": {dumps(values)}}}'.encode())
+    return h.hexdigest()[:12]
 
 
 def load_grid(
@@ -154,30 +221,13 @@ def load_grid(
         set_key(base_table, key, value)
     base = validate(base_table, origin)
 
+    _count(grid, origin)
     keys = tuple(grid)
     typed = tuple(tuple(_typed(base, key, v, origin) for v in grid[key]) for key in keys)
-    kept = [
-        combo
-        for combo in itertools.product(*(range(len(grid[key])) for key in keys))
-        if not any(
-            _matches(rule, {key: grid[key][combo[k]] for k, key in enumerate(keys)})
-            for rule in excludes
-        )
-    ]
-    if not kept:
+    combinations = _expand(grid, excludes)
+    if not len(combinations):
         raise ConfigError(f"{origin}: the [[exclude]] rules leave no combination to run")
-    combinations = np.array(kept, dtype=np.int32).reshape(len(kept), len(keys))
     _check_across_keys(base, keys, typed, combinations, origin)
-    blob = json.dumps(
-        {
-            "base": base.resolved(),
-            "keys": keys,
-            "values": [[_plain(v) for v in vs] for vs in typed],
-            "combinations": combinations.tolist(),
-        },
-        sort_keys=True,
-        default=str,
-    )
     return Grid(
         name=base.run.name,
         path=origin,
@@ -185,7 +235,7 @@ def load_grid(
         keys=keys,
         values=typed,
         combinations=combinations,
-        digest=hashlib.sha256(blob.encode()).hexdigest()[:12],
+        digest=_digest(base, keys, typed, combinations),
     )
 
 
@@ -220,8 +270,14 @@ def _check_across_keys(
                 f"{origin} combination {_describe(keys, typed, combinations[i])}: "
                 f"strategy.sizing.min_history {history[i]} exceeds lookback {lookback[i]}"
             )
+    dated = [keys.index(k) for k in ("run.start", "run.end") if k in keys]
+    if dated:
+        _, first = np.unique(combinations[:, dated], axis=0, return_index=True)
+        rows = sorted(int(i) for i in first)
+    else:
+        rows = [0]
     start, end = column("run.start"), column("run.end")
-    for i in range(len(combinations)):
+    for i in rows:  # one check per distinct (start, end)
         if start[i] is not None and end[i] is not None and start[i] > end[i]:
             raise ConfigError(
                 f"{origin} combination {_describe(keys, typed, combinations[i])}: run.start "

@@ -46,7 +46,7 @@ from strategies.strategy import Strategy
 def price_source(config: Config) -> Any:
     """The configured price source: CSV files when data.dir is set, else Yahoo via the cache."""
     if config.data.dir is not None:
-        return CsvPriceSource(config.data.dir)
+        return CsvPriceSource(config.data.dir, ohlc_check=config.data.ohlc_check)
     from data.yahoo import YahooPriceSource  # imports yfinance: only when it is used
 
     return YahooPriceSource(cache_dir=config.data.cache_dir, deadline_s=config.data.deadline_s)

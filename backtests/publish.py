@@ -39,7 +39,6 @@ def title_and_parameters(run: RunResult) -> tuple[str, dict[str, str]]:
 def manifest(run: RunResult, argv: list[str] | None = None) -> dict[str, Any]:
     """Everything needed to reproduce the run: resolved config, inputs with sha256, versions."""
     return {
-        "tool": "capex-rotation",
         "command": argv if argv is not None else sys.argv[1:],
         "config": run.config.resolved(),
         "calendar": CALENDAR_NAME,

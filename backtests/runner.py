@@ -77,8 +77,9 @@ def finish(prepared: Prepared, result: EngineResult) -> RunResult:
     """The tables and facts of an engine's result on a prepared run."""
     market, plan = prepared.market, prepared.plan
     returns = result.returns.rename("strategy")
-    books = book_table(plan, market, result)
-    log = event_log(prepared.calendar, plan.outcomes, books)
+    ruin = ruin_index(market, result)
+    books = book_table(plan, market, result, ruin)
+    log = event_log(prepared.calendar, plan.outcomes, books, ruin_day(market, ruin))
     return RunResult(
         config=prepared.config,
         market=market,
@@ -89,10 +90,20 @@ def finish(prepared: Prepared, result: EngineResult) -> RunResult:
         benchmark_returns=market.benchmark_returns(),
         books=books,
         event_log=log,
-        facts=run_facts(market, plan, result, log),
+        facts=run_facts(market, plan, result, log, books),
         inputs=dict(prepared.inputs),
         prepared=prepared,
     )
+
+
+def ruin_index(market: MarketData, result: EngineResult) -> int | None:
+    """Session index of the run's ruin close (README "The rules"), or None."""
+    day = result.ruined_on
+    return None if day is None else int(market.sessions.get_loc(day))
+
+
+def ruin_day(market: MarketData, ruin: int | None) -> str | None:
+    return None if ruin is None else market.sessions[ruin].date().isoformat()
 
 
 BOOK_COLUMNS = [
@@ -114,10 +125,11 @@ BOOK_COLUMNS = [
 ]
 
 
-def book_pnl(plan: Plan, market: MarketData, result: EngineResult) -> np.ndarray:
-    """Each book's own P&L: its fills' cash flows and commissions, its borrow fees, and what
-    it still holds marked at its last session's close (sub-books overlap, so an equity
-    difference would mix them; with one book at a time it is exactly that difference)."""
+def book_pnl(plan: Plan, market: MarketData, result: EngineResult, last: int) -> np.ndarray:
+    """Each book's own P&L: its fills' cash flows and commissions, its borrow fees, and what it
+    still holds marked at the close of ``last`` (the run's last session, or its ruin close).
+    Sub-books overlap, so an equity difference would mix them; with one book at a time this is
+    exactly the equity at its exit minus the equity at its decision close."""
     pnl = np.zeros(len(plan.books))
     fills = result.fills
     if len(fills):
@@ -129,25 +141,35 @@ def book_pnl(plan: Plan, market: MarketData, result: EngineResult) -> np.ndarray
             {"book": fills["book"], "ticker": fills["ticker"], "shares": sign * fills["shares"]}
         )
         position = held.groupby(["book", "ticker"], sort=False)["shares"].sum()
-        last = len(market.sessions) - 1
         for (book, ticker), shares in position.items():
-            if plan.books[book].exit is None and abs(shares) > 0:
+            exit_ = plan.books[book].exit
+            if (exit_ is None or exit_ > last) and shares != 0:
                 pnl[book] += shares * market.close[last, market.column(ticker)]
     if len(result.borrow):
         np.add.at(pnl, result.borrow["book"].to_numpy(dtype=np.int64), -result.borrow["fee"])
     return pnl
 
 
-def book_table(plan: Plan, market: MarketData, result: EngineResult) -> pd.DataFrame:
-    """One row per book: dates, names, why it closed, and its own P&L (:func:`book_pnl`;
-    return = P&L / equity at the decision close, the equity it was sized on). An open book is
-    marked to the last close."""
+def book_table(
+    plan: Plan, market: MarketData, result: EngineResult, ruin: int | None = None
+) -> pd.DataFrame:
+    """One row per book that traded: dates, names, why it closed, and its own P&L
+    (:func:`book_pnl`; return = P&L / equity at the decision close, the equity it was sized
+    on). An open book is marked to the last close. After a ruin at session ``ruin``, books
+    entering later never traded and are not listed; a book held at the ruin close has no exit,
+    status ``ruined`` and is marked to the ruin close."""
     equity = result.equity["equity"].to_numpy()
     sessions = market.sessions
-    pnl = book_pnl(plan, market, result)
+    end = len(sessions) - 1 if ruin is None else ruin
+    pnl = book_pnl(plan, market, result, end)
     rows = []
     for book in plan.books:
-        last = book.exit if book.exit is not None else len(sessions) - 1
+        if ruin is not None and book.entry > ruin:
+            continue
+        exit_, status = book.exit, book.closed_by or "open"
+        if ruin is not None and (exit_ is None or exit_ > ruin):
+            exit_, status = None, "ruined"
+        last = exit_ if exit_ is not None else end
         base = equity[book.decision]
         notes = "; ".join(f"{market.tickers[c]}: {why}" for c, why in book.excluded)
         rows.append(
@@ -156,10 +178,10 @@ def book_table(plan: Plan, market: MarketData, result: EngineResult) -> pd.DataF
                 "direction": book.direction,
                 "decision": sessions[book.decision].date().isoformat(),
                 "entry": sessions[book.entry].date().isoformat(),
-                "exit": sessions[book.exit].date().isoformat() if book.exit is not None else "",
-                "status": book.closed_by or "open",
+                "exit": sessions[exit_].date().isoformat() if exit_ is not None else "",
+                "status": status,
                 "extensions": book.extensions,
-                "sessions_held": last - book.entry + (1 if book.exit is None else 0),
+                "sessions_held": last - book.entry + (1 if exit_ is None else 0),
                 "long": " ".join(market.tickers[c] for c in book.longs),
                 "short": " ".join(market.tickers[c] for c in book.shorts),
                 "gross": float(book.gross),
@@ -173,10 +195,14 @@ def book_table(plan: Plan, market: MarketData, result: EngineResult) -> pd.DataF
 
 
 def event_log(
-    calendar: EventCalendar, outcomes: list[EventOutcome], books: pd.DataFrame
+    calendar: EventCalendar,
+    outcomes: list[EventOutcome],
+    books: pd.DataFrame,
+    ruined_on: str | None = None,
 ) -> pd.DataFrame:
     """Every event of the file, in file order, with what it did (events outside the selected
-    categories are listed as ignored)."""
+    categories are listed as ignored). After a ruin on ``ruined_on`` the run had ended: an
+    event entering later is ignored, whatever the plan would have done with it."""
     by_id = {o.event.id: o for o in outcomes}
     book_rows = books.set_index("book_id") if len(books) else None
     rows = []
@@ -205,7 +231,10 @@ def event_log(
                 else ""
             )
             row["action"], row["reason"] = outcome.action, outcome.reason
-            if outcome.book is not None and book_rows is not None:
+            if ruined_on and row["entry_session"] > ruined_on:
+                row["action"] = "ignored"
+                row["reason"] = f"after the ruin on {ruined_on}: the run ended at that close"
+            elif outcome.book is not None and book_rows is not None:
                 book = book_rows.loc[outcome.book]
                 row.update(
                     {
@@ -222,12 +251,25 @@ def event_log(
 
 
 def run_facts(
-    market: MarketData, plan: Plan, result: EngineResult, log: pd.DataFrame
+    market: MarketData,
+    plan: Plan,
+    result: EngineResult,
+    log: pd.DataFrame,
+    books: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Counts and costs of the run (definitions in the README, "Run facts")."""
+    """Counts and costs of the run (definitions in the README, "Run facts").
+
+    After a ruin (``ruined_on``) the counts stop at the ruin close: books that traded,
+    sessions invested up to it, the gross exposure at the closes before it; the turnover
+    (traded notional over an average of equities that went to zero or below) is None.
+    """
     eq = result.equity
     fills = result.fills
-    invested = (eq["long_value"] != 0) | (eq["short_value"] != 0)
+    ruin = ruin_index(market, result)
+    books = books if books is not None else book_table(plan, market, result, ruin)
+    alive = eq.iloc[: ruin + 1] if ruin is not None else eq
+    before = eq.iloc[:ruin] if ruin is not None else eq
+    invested = (alive["long_value"] != 0) | (alive["short_value"] != 0)
     traded = float((fills["shares"] * fills["price"]).abs().sum()) if len(fills) else 0.0
     commission = float(fills["commission"].sum()) if len(fills) else 0.0
     slippage = float(fills["slippage"].sum()) if len(fills) else 0.0
@@ -239,13 +281,16 @@ def run_facts(
         "sessions": len(market.sessions),
         "starting_cash": result.cash,
         "final_equity": float(eq["equity"].iloc[-1]),
-        "books_opened": len(plan.books),
-        "book_open_at_end": bool(plan.books and plan.books[-1].exit is None),
+        "ruined_on": ruin_day(market, ruin),
+        "equity_at_ruin": float(eq["equity"].iloc[ruin]) if ruin is not None else None,
+        "min_equity": float(min(eq["equity"].min(), result.cash)),
+        "books_opened": len(books),
+        "book_open_at_end": bool(len(books) and books["status"].iloc[-1] == "open"),
         "days_invested": int(invested.sum()),
         "fills": len(fills),
         "traded_notional": traded,
-        "turnover": traded / float(eq["equity"].mean()),
-        "max_gross_exposure": float(eq["gross_exposure"].max()),
+        "turnover": traded / float(eq["equity"].mean()) if ruin is None else None,
+        "max_gross_exposure": float(before["gross_exposure"].max()) if len(before) else None,
         "costs": {
             "commission": commission,
             "slippage": slippage,

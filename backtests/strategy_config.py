@@ -21,22 +21,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
+from backtests.config_base import Section as _Section
 from data.prices import validate_ticker
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 def _off(value: Any) -> Any:
     """ "off", false or none switch an optional rule off (TOML has no null)."""
     if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
         return None
-    if value is True:
-        raise ValueError("use a number to switch it on, or 'off'")
     return value
+
+
+def _switches(table: Any, keys: tuple[str, ...]) -> Any:
+    """The section's table with its on/off keys' "off" read as None (before any other check:
+    a true stays and is refused as not a number)."""
+    if isinstance(table, dict):
+        return {k: (_off(v) if k in keys else v) for k, v in table.items()}
+    return table
 
 
 class SignalSection(_Section):
@@ -76,10 +79,10 @@ class ExitsSection(_Section):
     trailing_stop: float | None = Field(default=None, gt=0, lt=10)
     max_hold: int | None = Field(default=None, ge=1, le=2520)
 
-    @field_validator("stop_loss", "take_profit", "trailing_stop", "max_hold", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _switch(cls, value: Any) -> Any:
-        return _off(value)
+    def _switch(cls, table: Any) -> Any:
+        return _switches(table, ("stop_loss", "take_profit", "trailing_stop", "max_hold"))
 
 
 class LegSection(_Section):
@@ -144,10 +147,10 @@ class CostsSection(_Section):
     borrow_file: Path | None = None
     rounding: Literal["none", "whole"] = "none"
 
-    @field_validator("max_participation", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _switch(cls, value: Any) -> Any:
-        return _off(value)
+    def _switch(cls, table: Any) -> Any:
+        return _switches(table, ("max_participation",))
 
     @field_validator("borrow_by_ticker")
     @classmethod

@@ -3,17 +3,21 @@
 Configs that differ only in gross, costs or cash share a plan (the schedule of books), so each
 group is planned once and evaluated as one array operation. Data is loaded once and shipped
 once to each worker. Every finished task is checkpointed in ``<out>/.checkpoint``; a rerun with
-the same grid skips what is there (Ctrl-C or a crash loses nothing).
+the same grid on the same inputs skips what is there (Ctrl-C or a crash loses nothing).
+
+Before anything is created, :func:`run_sweep` checks every combination's dates against the
+loaded data, the output folder (``reports/output_folder.py``: only a sweep folder of ours) and,
+with ``--scheduler``, that the Dask scheduler answers within :data:`DASK_CONNECT_TIMEOUT_S`.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import signal
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backtests.checkpoint import Checkpoint
 from backtests.config import Config
 from backtests.grid import Grid
 from backtests.prepare import Prepared, prepare, price_source
-from data.atomic import write_atomically, write_bytes_atomically
-from data.errors import CapexRotationError
+from data.errors import CapexRotationError, DataError
 from data.events import EventCalendar, load_events
+from data.market import resolve_sessions
 from data.prices import PriceHistory
 from reports.metrics import METRICS, batch_metrics
+from reports.output_folder import os_error, say_on_stderr
+from reports.run_folder import InPlaceFolder
 from strategies.engines.backtrader_engine import run_backtrader
 from strategies.engines.fast import Batch, borrow_rates, evaluate, run_fast
 from strategies.engines.plan_arrays import plan_arrays
@@ -51,6 +58,7 @@ BATCHED_KEYS = (
 GROSS_KEYS = ("strategy.gross", "strategy.max_gross", "strategy.sizing.target")
 TASK_SIZE = 4096  # configs per task at most (checkpoint and progress granularity)
 VERIFY_TOLERANCE = 1e-9
+DASK_CONNECT_TIMEOUT_S = 5.0  # an unreachable --scheduler fails after this long
 
 
 class SweepError(CapexRotationError):
@@ -73,33 +81,51 @@ def _events_key(file: Path | None) -> str:
 
 def load_sweep_data(grid: Grid, source: Any | None = None) -> SweepData:
     """Prices of every ticker any config uses, and every events file, read once."""
-    everyone = np.arange(len(grid))
+
+    def distinct(key: str) -> list[Any]:
+        return [values[0] for _, values in grid.distinct((key,))]
+
     tickers: dict[str, None] = {}
     for key in ("universe.long", "universe.short"):
-        for names in _distinct(grid.column(key, everyone)):
+        for names in distinct(key):
             tickers.update(dict.fromkeys(names))
-    for legs in _distinct(grid.column("strategy.legs", everyone)):
+    for (legs,) in (values for _, values in grid.distinct(("strategy.legs",))):
         for leg in legs:
             tickers.update(
                 dict.fromkeys(leg.tickers if hasattr(leg, "tickers") else leg["tickers"])
             )
-    tickers.update(dict.fromkeys(_distinct(grid.column("run.benchmark", everyone))))
-    starts = _distinct(grid.column("run.start", everyone))
-    ends = _distinct(grid.column("run.end", everyone))
+    tickers.update(dict.fromkeys(distinct("run.benchmark")))
+    starts, ends = distinct("run.start"), distinct("run.end")
     start = None if None in starts else pd.Timestamp(min(starts))
     end = None if None in ends else pd.Timestamp(max(ends))
     histories = (source or price_source(grid.base)).load(list(tickers), start, end)
-    calendars = {
-        _events_key(f): load_events(f) for f in _distinct(grid.column("events.file", everyone))
-    }
+    calendars = {_events_key(f): load_events(f) for f in distinct("events.file")}
     return SweepData(histories, calendars)
 
 
-def _distinct(values: list[Any]) -> list[Any]:
-    out: dict[str, Any] = {}
-    for value in values:
-        out.setdefault(json.dumps(value, default=str), value)
-    return list(out.values())
+def input_digests(data: SweepData) -> dict[str, str]:
+    """The sha256 of every input file (prices, events), by path: what a checkpoint is keyed on."""
+    digests = {h.source: h.sha256 for h in data.histories.values()}
+    digests.update({c.path: c.sha256 for c in data.calendars.values()})
+    return dict(sorted(digests.items()))
+
+
+def check_sessions(grid: Grid, data: SweepData) -> None:
+    """Every combination's run.start/run.end must hold at least two sessions of the loaded data
+    (the rule of data.market.resolve_sessions): checked before any work, naming the first
+    combination that does not."""
+    for index, (start, end) in grid.distinct(("run.start", "run.end")):
+        try:
+            resolve_sessions(
+                pd.Timestamp(start) if start else None,
+                pd.Timestamp(end) if end else None,
+                data.histories,
+            )
+        except DataError as exc:
+            raise SweepError(
+                f"{grid.path} combination {index} {grid.describe(index)}: {exc}; change or "
+                "exclude those dates in the grid"
+            ) from None
 
 
 def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
@@ -118,7 +144,9 @@ def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
         group = group.reshape(-1)
     else:
         group = np.zeros(len(grid), dtype=np.int64)
-    todo = np.array([i for i in range(len(grid)) if i not in done], dtype=np.int64)
+    pending = np.ones(len(grid), dtype=bool)
+    pending[np.fromiter(done, dtype=np.int64, count=len(done))] = False
+    todo = np.flatnonzero(pending)
     out = []
     for g in dict.fromkeys(group[todo].tolist()):  # groups in grid order
         indices = todo[group[todo] == g].tolist()
@@ -185,42 +213,6 @@ def evaluate_task(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFra
     return frame
 
 
-# -- checkpoints --------------------------------------------------------------------------------
-
-
-class Checkpoint:
-    """Finished tasks of one grid, as parquet parts in ``<out>/.checkpoint``."""
-
-    def __init__(self, out_dir: Path, grid: Grid) -> None:
-        self.folder = out_dir / ".checkpoint"
-        self.grid = grid
-        meta = self.folder / "grid.json"
-        if meta.exists():
-            saved = json.loads(meta.read_text())
-            if saved.get("digest") != grid.digest:
-                raise SweepError(
-                    f"{out_dir} holds a sweep of another grid ({saved.get('path')}); choose "
-                    "another --out or delete that folder"
-                )
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomically(
-                meta, json.dumps({"digest": grid.digest, "path": grid.path}).encode()
-            )
-
-    def load(self) -> pd.DataFrame:
-        parts = sorted(self.folder.glob("part-*.parquet"))
-        if not parts:
-            return pd.DataFrame()
-        frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-        return frame.drop_duplicates("config", keep="last")
-
-    def save(self, frame: pd.DataFrame) -> None:
-        first = int(frame["config"].iloc[0])
-        target = self.folder / f"part-{first:09d}-{len(frame):06d}.parquet"
-        write_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False))
-
-
 # -- executors ----------------------------------------------------------------------------------
 
 _WORKER_DATA: SweepData | None = None
@@ -265,20 +257,27 @@ def _evaluate_remote(data: SweepData, grid: Grid, indices: list[int]) -> pd.Data
     return evaluate_task(data, grid, indices)
 
 
-def run_dask(
-    grid: Grid, data: SweepData, todo: list[list[int]], workers: int, scheduler: str | None
-) -> Iterable[pd.DataFrame]:
-    """Evaluate tasks on a Dask cluster: an existing one (``scheduler``) or a LocalCluster."""
+@contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client: of the scheduler at ``scheduler`` (SweepError if it does not answer within
+    DASK_CONNECT_TIMEOUT_S), or of a LocalCluster of ``workers`` processes."""
     try:
         from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise SweepError(
             "--executor dask needs the optional extra: pip install 'capex-rotation[distributed]'"
         ) from None
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            raise SweepError(
+                f"cannot reach the Dask scheduler {scheduler} within "
+                f"{DASK_CONNECT_TIMEOUT_S:g} s ({reason}); start it (dask scheduler) or fix "
+                "--scheduler"
+            ) from None
     else:
         cluster = LocalCluster(
             n_workers=max(workers, 1),
@@ -289,22 +288,31 @@ def run_dask(
         )
         client = Client(cluster)
     try:
-        # The data goes to every worker once; tasks only carry their configs.
-        shared, shared_grid = client.scatter([data, grid], broadcast=True)
-        futures = [
-            client.submit(_evaluate_remote, shared, shared_grid, indices, pure=False)
-            for indices in todo
-        ]
-        try:
-            for future in dask_completed(futures):
-                yield future.result()
-        except BaseException:
-            client.cancel(futures)
-            raise
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_dask(
+    grid: Grid, data: SweepData, todo: list[list[int]], client: Any
+) -> Iterable[pd.DataFrame]:
+    """Evaluate tasks on the Dask cluster of ``client`` (see :func:`dask_client`)."""
+    from dask.distributed import as_completed as dask_completed
+
+    # The data goes to every worker once; tasks only carry their configs.
+    shared, shared_grid = client.scatter([data, grid], broadcast=True)
+    futures = [
+        client.submit(_evaluate_remote, shared, shared_grid, indices, pure=False)
+        for indices in todo
+    ]
+    try:
+        for future in dask_completed(futures):
+            yield future.result()
+    except BaseException:
+        client.cancel(futures)
+        raise
 
 
 @dataclass
@@ -312,6 +320,7 @@ class SweepResult:
     table: pd.DataFrame
     computed: int
     resumed: int
+    folder: Path
 
 
 def run_sweep(
@@ -322,30 +331,46 @@ def run_sweep(
     workers: int = 1,
     scheduler: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    say: Callable[[str], None] = say_on_stderr,
+    client: Any | None = None,
 ) -> SweepResult:
-    """Evaluate every config of ``grid`` not yet in the checkpoint; return the full table."""
-    checkpoint = Checkpoint(out_dir, grid)
-    previous = checkpoint.load()
-    done = set(previous["config"].tolist()) if len(previous) else set()
-    if on_progress and done:
-        on_progress(len(done))
-    todo = tasks(grid, done)
-    if executor == "dask":
-        stream = run_dask(grid, data, todo, workers, scheduler)
-    elif executor == "local":
-        stream = run_local(grid, data, todo, workers)
-    else:
+    """Evaluate every config of ``grid`` not yet in the checkpoint; return the full table.
+
+    Nothing is created before the dates, the output folder and the executor are checked (see
+    the module doc); ``out_dir`` gets a provisional manifest and the checkpoint. ``client``:
+    a Dask client the caller opened (:func:`dask_client`) and closes; else, with executor
+    "dask", one is opened here.
+    """
+    if executor not in ("local", "dask"):
         raise SweepError(f"unknown executor {executor!r}; use local or dask")
-    parts = [previous] if len(previous) else []
-    computed = 0
-    for frame in stream:
-        checkpoint.save(frame)
-        parts.append(frame)
-        computed += len(frame)
-        if on_progress:
-            on_progress(len(frame))
+    check_sessions(grid, data)
+    with ExitStack() as stack:
+        if executor == "dask" and client is None:
+            client = stack.enter_context(dask_client(workers, scheduler))
+        folder = stack.enter_context(InPlaceFolder.open(out_dir, "sweep", say)).path
+        try:
+            checkpoint = Checkpoint(folder, grid, input_digests(data), say)
+        except OSError as exc:
+            raise os_error(exc, "open the sweep checkpoint in", folder) from exc
+        previous = checkpoint.load()
+        done = set(previous["config"].tolist()) if len(previous) else set()
+        if on_progress and done:
+            on_progress(len(done))
+        todo = tasks(grid, done)
+        if executor == "dask":
+            stream = run_dask(grid, data, todo, client)
+        else:
+            stream = run_local(grid, data, todo, workers)
+        parts = [previous] if len(previous) else []
+        computed = 0
+        for frame in stream:
+            checkpoint.save(frame)
+            parts.append(frame)
+            computed += len(frame)
+            if on_progress:
+                on_progress(len(frame))
     table = pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
-    return SweepResult(table, computed, len(done))
+    return SweepResult(table, computed, len(done), folder)
 
 
 def cell(value: Any) -> Any:

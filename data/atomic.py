@@ -15,7 +15,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 _INTERRUPTED = threading.Event()
@@ -41,6 +41,20 @@ def raise_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+def _temporary(path: Path) -> Path:
+    """An empty temporary file beside ``path``: ``.NAME.XXXXXXXX.tmp``."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _as_new_file(tmp: Path) -> None:
+    """Give ``tmp`` the permissions the umask gives a new file (mkstemp makes it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
     """Call ``write(temporary_path)``, then rename the result to ``path``.
 
@@ -50,17 +64,13 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temporary(path)
     try:
         write(tmp)
         if durable:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        _as_new_file(tmp)
         raise_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
@@ -69,6 +79,38 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
         raise
     if durable:
         _fsync_directory(path.parent)
+
+
+def write_together(
+    items: Sequence[tuple[Path, Callable[[Path], None]]],
+    before_renames: Callable[[], None] | None = None,
+) -> None:
+    """Write several files, all or none: each to a temporary beside it, then, once every one
+    is written (and ``before_renames()`` has run), rename them all into place.
+
+    A failure while writing (a full disk) or an interrupt leaves every file as it was and no
+    temporary behind. Used by folders written in place (the sweep's), whose files must not be
+    left half-updated: a new ``sweep.parquet`` beside an old ``sweep.csv``.
+    """
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, write in items:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temporary(path)
+            written.append((tmp, path))
+            write(tmp)
+            _as_new_file(tmp)
+        if before_renames is not None:
+            before_renames()
+        raise_if_interrupted()
+        for tmp, path in written:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in written:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
 
 
 def write_bytes_atomically(path: Path, raw: bytes, durable: bool = False) -> None:

@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import NEW_YORK
+from data.dates import FIRST_DAY, LAST_DAY, SUPPORTED
 from data.errors import DataError, where
 from data.textfiles import csv_rows, decode_text, read_input
 
@@ -110,6 +112,9 @@ def parse_known_at(text: str) -> pd.Timestamp:
       fall-back hour) is read as the later of the two, the conservative choice;
     - a date alone: known by the end of that day, 23:59:59 America/New_York.
 
+    The date as written must lie in :data:`data.dates.SUPPORTED` (pandas' nanosecond range
+    with whole-year margins, so no offset can push the instant out of it).
+
     Raises ValueError with a short reason for anything else.
     """
     value = text.strip()
@@ -119,6 +124,8 @@ def parse_known_at(text: str) -> pd.Timestamp:
             "not an ISO 8601 timestamp (YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS], optionally with an "
             "offset such as +09:00 or Z)"
         )
+    if not FIRST_DAY.year <= int(match.group("date")[:4]) <= LAST_DAY.year:  # whole years
+        raise ValueError(f"outside {SUPPORTED}")
     try:
         if match.group("time") is None:
             day = datetime.fromisoformat(match.group("date"))
@@ -151,6 +158,7 @@ class _Scan:
     events: list[Event] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    broken: bool = False  # the CSV reader stopped (its message is the last problem)
 
 
 def _scan_events_csv(text: str, path: str) -> _Scan:
@@ -159,8 +167,17 @@ def _scan_events_csv(text: str, path: str) -> _Scan:
     Rows are not read when a required column is missing.
     """
     scan = _Scan()
+    try:
+        _scan_rows(csv_rows(text, path), path, scan)
+    except DataError as exc:  # the CSV itself is broken there (a cell over the limit): stop
+        scan.problems.append(str(exc))
+        scan.broken = True
+    return scan
+
+
+def _scan_rows(rows: Iterator[tuple[int, list[str]]], path: str, scan: _Scan) -> None:
     seen_ids: dict[str, int] = {}
-    for line, row in csv_rows(text):
+    for line, row in rows:
         if scan.header is None:
             scan.header = [c.strip().lower() for c in row]
             scan.header_problems = _header_problems(scan.header, path)
@@ -182,7 +199,6 @@ def _scan_events_csv(text: str, path: str) -> _Scan:
         warning = _category_warning(event)
         if warning:
             scan.warnings.append(f"{where(path, line, 'category')}: {warning}")
-    return scan
 
 
 def _parse_event_row(
@@ -249,6 +265,8 @@ def parse_events_csv(text: str, path: str) -> tuple[Event, ...]:
     The message names file, line and column, and how many other rows have problems.
     """
     scan = _scan_events_csv(text, path)
+    if scan.broken and scan.header is None:
+        raise DataError(scan.problems[0])
     if scan.header is None:
         raise DataError(f"{path} is empty; expected a header with known_at,direction")
     if scan.header_problems:
@@ -286,7 +304,7 @@ def check_events_file(path: Path | str) -> EventsCheck:
         return EventsCheck(file, (str(exc),), (), 0)
     scan = _scan_events_csv(text, file)
     problems = [*scan.header_problems, *scan.problems]
-    if scan.header is None:
+    if scan.header is None and not scan.broken:
         problems.append(f"{file} is empty; expected a header with known_at,direction")
     elif not scan.events and not problems:
         problems.append(f"{file} has a header but no events")

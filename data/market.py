@@ -103,26 +103,46 @@ def resolve_sessions(
     return sessions
 
 
-def _align_one(history: PriceHistory, sessions: pd.DatetimeIndex) -> pd.DataFrame:
-    bars = history.bars.loc[sessions[0] : sessions[-1]]
-    if bars.empty:
-        return bars.reindex(sessions)
-    stray = bars.index.difference(sessions)
-    if len(stray):
+def _positions(history: PriceHistory, sessions: np.ndarray) -> tuple[np.ndarray, slice]:
+    """Where a history's bars inside the run fall among ``sessions`` (int64 nanoseconds):
+    (session positions, the slice of its bars they hold). Raises the strict-alignment errors.
+    """
+    stamps = pd.DatetimeIndex(history.bars.index).as_unit("ns").asi8
+    lo = int(np.searchsorted(stamps, sessions[0], side="left"))
+    hi = int(np.searchsorted(stamps, sessions[-1], side="right"))
+    inside = stamps[lo:hi]
+    if not len(inside):
+        return np.empty(0, dtype=np.intp), slice(lo, hi)
+    positions = np.searchsorted(sessions, inside)  # inside <= the last session: in bounds
+    stray = np.flatnonzero(sessions[positions] != inside)
+    if stray.size:
+        day = pd.Timestamp(inside[stray[0]]).date()
         raise DataError(
-            f"{history.ticker}: {history.source} has a bar on {stray[0].date()}, which is not a "
+            f"{history.ticker}: {history.source} has a bar on {day}, which is not a "
             "NYSE session; remove that row"
         )
-    span = sessions[(sessions >= bars.index[0]) & (sessions <= bars.index[-1])]
-    missing = span.difference(bars.index)
-    if len(missing):
-        day = missing[0]
+    steps = np.diff(positions)
+    if (steps > 1).any():
+        k = int(np.flatnonzero(steps > 1)[0])
+        day = pd.Timestamp(sessions[positions[k] + 1]).date()
+        missing = int(positions[-1] - positions[0] + 1 - len(positions))
+        first, last = pd.Timestamp(inside[0]).date(), pd.Timestamp(inside[-1]).date()
         raise DataError(
-            f"{history.ticker}: {history.source} has no bar for the NYSE session {day.date()} "
-            f"({len(missing)} session(s) missing between {bars.index[0].date()} and "
-            f"{bars.index[-1].date()}); fill the gap in the file or drop the ticker"
+            f"{history.ticker}: {history.source} has no bar for the NYSE session {day} "
+            f"({missing} session(s) missing between {first} and {last}); fill the gap in the "
+            "file or drop the ticker"
         )
-    return bars.reindex(sessions)
+    return positions, slice(lo, hi)
+
+
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _fields(bars: pd.DataFrame) -> np.ndarray:
+    """The bars as one (rows, FIELDS) float array (no copy when they are one block)."""
+    if tuple(bars.columns) != FIELDS:
+        bars = bars[list(FIELDS)]
+    return bars.to_numpy(dtype=float)
 
 
 def align(
@@ -132,10 +152,19 @@ def align(
     benchmark: str,
 ) -> MarketData:
     """Align ``tickers`` and ``benchmark`` on ``sessions``; the benchmark must cover them all."""
-    frames = {t: _align_one(histories[t], sessions) for t in tickers}
+    stamps = sessions.as_unit("ns").asi8
+    n = len(sessions)
+    arrays = {name: np.full((n, len(tickers)), np.nan) for name in FIELDS}
+    for j, ticker in enumerate(tickers):
+        positions, rows = _positions(histories[ticker], stamps)
+        block = _fields(histories[ticker].bars)[rows]
+        for i, name in enumerate(FIELDS):
+            arrays[name][positions, j] = block[:, i]
     bench = histories[benchmark]
-    bench_frame = _align_one(bench, sessions)
-    absent = bench_frame["close"].isna().to_numpy()
+    positions, rows = _positions(bench, stamps)
+    benchmark_close = np.full(n, np.nan)
+    benchmark_close[positions] = bench.bars["close"].to_numpy(dtype=float)[rows]
+    absent = np.isnan(benchmark_close)
     if absent.any():
         day = sessions[int(np.flatnonzero(absent)[0])]
         raise DataError(
@@ -143,21 +172,11 @@ def align(
             f"{bench.first_date.date()} to {bench.last_date.date()}); the benchmark must cover "
             "the whole run: adjust --start/--end or choose another run.benchmark"
         )
-
-    def stack(field: str) -> np.ndarray:
-        if not tickers:
-            return np.empty((len(sessions), 0))
-        return np.column_stack([frames[t][field].to_numpy(dtype=float) for t in tickers])
-
     return MarketData(
         sessions=sessions,
         tickers=tuple(tickers),
-        open=stack("open"),
-        high=stack("high"),
-        low=stack("low"),
-        close=stack("close"),
-        volume=stack("volume"),
         benchmark=benchmark,
-        benchmark_close=bench_frame["close"].to_numpy(dtype=float),
+        benchmark_close=benchmark_close,
         histories=dict(histories),
+        **arrays,
     )

@@ -1,8 +1,13 @@
 """Daily price histories: the type every source produces, CSV parsing and validation.
 
-A :class:`PriceHistory` holds one ticker's daily bars, already validated: ascending unique dates,
-finite positive prices, ``high >= low``. Sources (:mod:`data.csv_source`, :mod:`data.yahoo`)
-produce them; :mod:`data.market` aligns them to the run's sessions.
+A :class:`PriceHistory` holds one ticker's daily bars, already validated: ascending unique dates
+inside :data:`data.dates.SUPPORTED`, finite positive prices, ``high >= low`` and, for CSV files,
+open and close inside ``[low, high]`` (``data.ohlc_check``). Sources (:mod:`data.csv_source`,
+:mod:`data.yahoo`) produce them; :mod:`data.market` aligns them to the run's sessions.
+
+A price file is read twice at most: Arrow's C reader first (:func:`read_bars_fast`), and only
+when it declines or the bars break a rule, the row-by-row parser (:func:`parse_price_csv`),
+which finds the first problem and names its line and column.
 """
 
 from __future__ import annotations
@@ -10,15 +15,27 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data.arrow_prices import arrow_columns
+from data.bars import (
+    PRICE_FIELDS,
+    OhlcCheck,
+    Warn,
+    bars_frame,
+    check_bars,
+    plain_number,
+    rescale_to_adj_close,
+)
+from data.bars import validate_bars as validate_bars  # re-exported: sources import it here
+from data.dates import SUPPORTED, in_range, out_of_range
 from data.errors import DataError, where
-from data.textfiles import csv_rows, decode_text, read_input
+from data.textfiles import CELL_LIMIT, csv_rows, decode_text, read_input
 
-PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 REQUIRED_COLUMNS = ("date", *PRICE_FIELDS)
 ACCEPTED_FORMATS = (
     "date,open,high,low,close,adj_close,volume (adj_close may be empty) "
@@ -71,32 +88,61 @@ def _normalise_header(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
+def _outside(ticker: str, path: str, line: int, cell: str) -> DataError:
+    return DataError(
+        f"{ticker}: {where(path, line, 'date')}: {cell!r} is outside {SUPPORTED}; fix the date"
+    )
+
+
 def _parse_dates(raw: list[str], ticker: str, path: str, lines: list[int]) -> pd.DatetimeIndex:
     if _PLAIN_DATES.fullmatch(",".join(raw)):  # fast path: every cell is a plain YYYY-MM-DD
         try:
             days = np.array(raw, dtype="datetime64[D]")
-            return pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date")
         except ValueError:
             pass
+        else:
+            far = out_of_range(days)
+            if far.size:
+                raise _outside(ticker, path, lines[far[0]], raw[far[0]])
+            return pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date")
     parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="%Y-%m-%d", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     values = list(parsed)
     for k in bad:
-        # Slow path for the odd row: ISO datetimes such as "2024-01-02 00:00:00-05:00".
-        text = raw[k].strip()
-        try:
-            stamp = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            stamp = None
-        if stamp is None or pd.isna(stamp) or not re.match(r"^\d{4}-\d{2}-\d{2}", text):
-            raise DataError(
-                f"{ticker}: {where(path, lines[k], 'date')}: {raw[k]!r} is not a date "
-                "(expected YYYY-MM-DD)"
-            )
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("America/New_York").tz_localize(None)
-        values[k] = stamp.normalize()
+        values[k] = _parse_one_date(raw[k], ticker, path, lines[k])
     return pd.DatetimeIndex(values, name="date").as_unit("ns")
+
+
+def _parse_one_date(cell: str, ticker: str, path: str, line: int) -> pd.Timestamp:
+    """Slow path for the odd cell: an ISO datetime such as "2024-01-02 00:00:00-05:00".
+
+    Midnight with an offset (any offset) is a date label: the date written. Another time of
+    day with an offset is the New York date of that instant.
+    """
+    text = cell.strip()
+    not_a_date = DataError(
+        f"{ticker}: {where(path, line, 'date')}: {cell!r} is not a date (expected YYYY-MM-DD)"
+    )
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        raise not_a_date
+    try:
+        written = date.fromisoformat(text[:10])
+    except ValueError:
+        raise not_a_date from None
+    if not in_range(written):
+        raise _outside(ticker, path, line, cell)
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError):
+        raise not_a_date from None
+    if pd.isna(stamp):
+        raise not_a_date
+    if stamp.tzinfo is not None:
+        if stamp == stamp.normalize():
+            stamp = stamp.tz_localize(None)
+        else:
+            stamp = stamp.tz_convert("America/New_York").tz_localize(None)
+    return stamp.normalize()
 
 
 def _parse_numbers(
@@ -122,15 +168,23 @@ def _parse_numbers(
     return values
 
 
-def parse_price_csv(text: str, ticker: str, path: str) -> pd.DataFrame:
-    """Parse and validate CSV text of daily bars; return the ``bars`` frame of a PriceHistory.
+def parse_price_csv(
+    text: str,
+    ticker: str,
+    path: str,
+    ohlc_check: OhlcCheck = "error",
+    warn: Warn | None = None,
+) -> pd.DataFrame:
+    """Parse and validate CSV text of daily bars, row by row; return the ``bars`` frame of a
+    PriceHistory.
 
     Raises :class:`DataError` naming ticker, file, line and column for the first problem found.
+    ``ohlc_check`` and ``warn``: see :func:`validate_bars`.
     """
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    for line, row in csv_rows(text):
+    for line, row in csv_rows(text, f"{ticker}: {path}"):
         if header is None:
             header = [_normalise_header(c) for c in row]
             continue
@@ -165,68 +219,98 @@ def parse_price_csv(text: str, ticker: str, path: str) -> pd.DataFrame:
                 "have an adjusted close; fill it or leave the whole column empty"
             )
         adj = _parse_numbers(adj_raw, "adj_close", ticker, path, lines)
-        # Yahoo exports split-adjusted OHLC plus a dividend-adjusted close: rescale OHLC by the
-        # same factor so opens and closes are on one total-return basis (as backtrader's
-        # adjclose=True does). Mixing them would misprice every fill at the open.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = adj / data["close"]
-        for name in ("open", "high", "low", "close"):
-            data[name] = data[name] * factor
+        # The factor adj/close is only meaningful for positive closes: name the cell at fault
+        # (else a zero adj_close would surface as a zero open).
+        for name, values in (("close", data["close"]), ("adj_close", adj)):
+            bad = np.flatnonzero(~(values > 0))
+            if bad.size:
+                k = bad[0]
+                raise DataError(
+                    f"{ticker}: {where(path, lines[k], name)}: price {plain_number(values[k])} on "
+                    f"{dates[k].date()} must be a positive number"
+                )
+        data = rescale_to_adj_close(data, adj)
 
-    frame = pd.DataFrame(data, index=dates)
-    validate_bars(frame, ticker, path, lines)
-    return frame
+    check_bars(dates, data, ticker, path, lines, ohlc_check=ohlc_check, warn=warn)
+    return bars_frame(dates, data)
 
 
-def validate_bars(
-    frame: pd.DataFrame, ticker: str, source: str, lines: list[int] | None = None
-) -> None:
-    """Check ascending unique dates, finite positive prices, non-negative volume, high >= low.
+def read_bars_fast(raw: bytes) -> pd.DataFrame | None:
+    """The bars of a well-formed price file, read by Arrow's C reader; None when anything is
+    off (the caller then runs :func:`parse_price_csv`, which names the line and column).
 
-    ``lines`` maps each row to its line in the source file (for messages); without it rows are
-    named by date only.
+    ``raw`` is the file's bytes. The result is exactly what :func:`parse_price_csv` returns for
+    the file, and only returned when every rule of :func:`validate_bars` holds
+    (``data.ohlc_check`` included), so it never needs a message. The bytes need no separate
+    UTF-8 check: every cell Arrow reads is parsed as a date or a number, and a file with other
+    columns is decoded first.
     """
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    end = body.find(b"\n")
+    first = body[:end]
+    if end < 0 or b'"' in first or not first.strip():
+        return None  # a quoted, blank or lone header: the row-by-row parser reads it
+    try:
+        names = first.decode("utf-8").rstrip("\r").split(",")
+    except UnicodeDecodeError:
+        return None
+    header = [_normalise_header(c) for c in names]
+    if len(set(header)) < len(header) or any(c not in header for c in REQUIRED_COLUMNS):
+        return None
+    if _has_long_line(body, CELL_LIMIT):
+        return None  # a line (so maybe a cell) over the csv module's limit: located error
+    kinds = {"date": "date", **dict.fromkeys(PRICE_FIELDS, "number")}
+    if "adj_close" in header:
+        kinds["adj_close"] = "number"
+    if len(kinds) < len(header):  # cells Arrow skips: they must still be UTF-8
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    columns = arrow_columns(body, header, kinds)
+    if columns is None:
+        return None
+    dates = columns["date"].values
+    if len(dates) == 0 or columns["date"].empty or out_of_range(dates).size:
+        return None
+    # An empty or non-finite price or volume is NaN or inf here: validate_bars refuses it.
+    data = {name: columns[name].values for name in PRICE_FIELDS}
+    adj = columns.get("adj_close")
+    if adj is not None and adj.empty < len(dates):
+        if adj.empty or not np.isfinite(adj.values).all():
+            return None
+        if not ((data["close"] > 0).all() and (adj.values > 0).all()):
+            return None
+        data = rescale_to_adj_close(data, adj.values)
+    index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
+    try:
+        check_bars(index, data, "", "", ohlc_check="error")
+    except DataError:
+        return None
+    return bars_frame(index, data)
 
-    def at(k: int, column: str | None = None) -> str:
-        line = lines[k] if lines is not None else None
-        return f"{ticker}: {where(source, line, column)}"
 
-    index = frame.index
-    if len(index) == 0:
-        raise DataError(f"{ticker}: {source} has no bars")
-    steps = np.diff(index.asi8)
-    if (steps <= 0).any():
-        k = int(np.flatnonzero(steps <= 0)[0]) + 1
-        day = index[k].date()
-        if steps[k - 1] == 0:
-            also = f" (also at line {lines[k - 1]})" if lines is not None else ""
-            raise DataError(f"{at(k)}: date {day} appears twice{also}")
-        raise DataError(
-            f"{at(k)}: date {day} comes after {index[k - 1].date()}; rows must be in ascending "
-            "date order"
-        )
-    for name in ("open", "high", "low", "close"):
-        values = frame[name].to_numpy()
-        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
-        if bad.size:
-            k = bad[0]
-            raise DataError(
-                f"{at(k, name)}: price {values[k]!r} on {index[k].date()} must be a positive number"
-            )
-    volume = frame["volume"].to_numpy()
-    bad = np.flatnonzero(~(np.isfinite(volume) & (volume >= 0)))
-    if bad.size:
-        k = bad[0]
-        raise DataError(f"{at(k, 'volume')}: volume {volume[k]!r} on {index[k].date()} is negative")
-    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
-    bad = np.flatnonzero(high < low)
-    if bad.size:
-        k = bad[0]
-        raise DataError(f"{at(k)}: high {high[k]} is below low {low[k]} on {index[k].date()}")
+def _has_long_line(raw: bytes, limit: int) -> bool:
+    """Whether a line holds more than ``limit`` bytes (so maybe a cell over the csv limit).
+
+    A run of more than ``limit`` bytes without a newline covers a multiple of ``limit``, so
+    looking around those few positions is enough (microseconds, not a pass over the file).
+    """
+    for at in range(limit, len(raw), limit):
+        start = raw.rfind(b"\n", 0, at) + 1
+        end = raw.find(b"\n", at)
+        if (len(raw) if end < 0 else end) - start > limit:
+            return True
+    return False
 
 
-def read_price_csv(path: Path, ticker: str) -> PriceHistory:
+def read_price_csv(
+    path: Path, ticker: str, ohlc_check: OhlcCheck = "error", warn: Warn | None = None
+) -> PriceHistory:
     """Read one ticker's CSV file (shared format or Yahoo export) into a PriceHistory."""
     raw = read_input(path, f"{ticker}: price file")
-    bars = parse_price_csv(decode_text(raw, f"{ticker}: {path}"), ticker, str(path))
+    bars = read_bars_fast(raw)
+    if bars is None:
+        text = decode_text(raw, f"{ticker}: {path}")
+        bars = parse_price_csv(text, ticker, str(path), ohlc_check, warn)
     return PriceHistory(ticker, bars, str(path), hashlib.sha256(raw).hexdigest())

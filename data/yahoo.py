@@ -33,7 +33,7 @@ import pandas as pd
 import platformdirs
 import yfinance as yf
 
-from data.calendar import CALENDAR_START, NEW_YORK, nyse, sessions_between
+from data.calendar import CALENDAR_START, NEW_YORK, sessions_between, sessions_table
 from data.errors import DataError
 from data.price_cache import CachedPrices, PriceCache
 from data.prices import PriceHistory, validate_bars, validate_ticker
@@ -60,17 +60,17 @@ def last_completed_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
     stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(NEW_YORK, ambiguous=True, nonexistent="shift_forward")
-    closes = nyse().closes
+    table = sessions_table()
     k = int(
         np.searchsorted(
-            closes.to_numpy(dtype="datetime64[ns]"),
+            table.closes,
             np.datetime64(stamp.tz_convert("UTC").tz_localize(None), "ns"),
             side="right",
         )
     )
     if k == 0:
         raise DataError(f"no NYSE session has closed by {stamp}; check the clock")
-    return pd.Timestamp(closes.index[k - 1])
+    return pd.Timestamp(table.sessions[k - 1])
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""The files of a backtest run folder (see README, "Output files")."""
+"""The files of a backtest run folder (see README, "Output files").
+
+A ruined run (``facts["ruined_on"]``: equity <= 0 at a close) gets no quantstats tear sheet:
+its returns are those of an equity that reached zero or below, and every statistic of them is
+meaningless. ``tearsheet.html`` is then a short offline page that says so and points to the
+run page and the files (so links to it still work).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from reports.html_page import esc, link, write_page
 from reports.metrics import metrics_document
 from reports.run_folder import write_csv, write_json, write_run_folder
-from reports.run_index import run_index_files
+from reports.run_index import money, run_index_files
 from reports.tearsheet import write_tearsheet
 
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "commission"]
@@ -46,9 +53,10 @@ def write_backtest_report(
         "trades.csv": lambda p: write_csv(p, fills[TRADE_COLUMNS]),
         "events.csv": lambda p: write_csv(p, event_log),
         "books.csv": lambda p: write_csv(p, books),
-        "manifest.json": lambda p: write_json(p, manifest),
     }
-    if tearsheet:
+    if tearsheet and facts.get("ruined_on"):
+        files["tearsheet.html"] = lambda p: write_ruin_tearsheet(p, title, facts)
+    elif tearsheet:
         files["tearsheet.html"] = lambda p: write_tearsheet(
             p, returns, benchmark, title, parameters
         )
@@ -65,4 +73,22 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    return write_run_folder(destination, files), metrics
+    return write_run_folder(destination, files, kind="backtest", manifest=manifest), metrics
+
+
+def write_ruin_tearsheet(path: Path, title: str, facts: dict[str, Any]) -> None:
+    """The page written as ``tearsheet.html`` for a ruined run, instead of quantstats'."""
+    day = esc(facts["ruined_on"])
+    body = (
+        f'<p class="warn"><strong>No tear sheet: this run was ruined on {day}</strong> '
+        f"(equity {esc(money(facts.get('equity_at_ruin')))} at that close).</p>"
+        "<p>Equity reached zero or below, so the account could no longer be sized or "
+        "margined and the run ended at that close: no fill after it, equity held at that value "
+        "to the last session. Returns of an equity that reaches zero or below are not "
+        "meaningful (a return of -100% or worse, then nothing), so the quantstats tear sheet "
+        "was not computed and every return-based metric of the run is undefined.</p>"
+        f"<p>See {link('index.html', 'the run page')} (books, events, the equity curve up to "
+        f"the ruin), {link('equity.csv', 'equity.csv')}, {link('trades.csv', 'trades.csv')} "
+        f"and {link('metrics.json', 'metrics.json')}.</p>"
+    )
+    write_page(path, f"{title}: ruined on {facts['ruined_on']}", body)

@@ -9,8 +9,10 @@ the files read). Runs are labelled by their folder names plus the key parameters
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import platform
@@ -25,12 +27,13 @@ matplotlib.use("Agg")  # before pyplot: no display here or in CI
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
+import numpy as np
 import pandas as pd
 
 from data.errors import CapexRotationError
 from reports.html_page import esc, image, link, write_page
 from reports.plots import save_png
-from reports.run_folder import write_csv, write_json, write_run_folder
+from reports.run_folder import write_csv, write_run_folder
 from reports.run_index import INDEX, drawdown, money, num, pct
 
 RUN_FILES = ("equity.csv", "metrics.json", "manifest.json")
@@ -124,25 +127,78 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_equity(path: Path) -> pd.Series:
+    """The equity column of a run's equity.csv, checked row by row.
+
+    The file must be whole: every row has the header's field count and the file ends with a
+    newline (as every file we write does), so a copy cut mid-row is refused, not read short.
+    """
     try:
-        frame = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CompareError(f"{path}: cannot read it as CSV ({str(exc).strip()})") from None
-    for column in ("date", "equity"):
-        if column not in frame.columns:
-            raise CompareError(f"{path}: no {column!r} column; is it a run folder's equity.csv?")
-    if frame.empty:
-        raise CompareError(f"{path}: no rows")
-    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
-    values = pd.to_numeric(frame["equity"], errors="coerce")
-    bad = frame.index[dates.isna() | values.isna() | ~(values > 0)]
-    if len(bad):
-        row = int(bad[0])
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path}: cannot read it ({exc})") from None
+    redo = "the run folder is incomplete; rewrite it with capex-rotation backtest"
+    if text and not text.endswith("\n"):
         raise CompareError(
-            f"{path}, line {row + 2}: expected a YYYY-MM-DD date and a positive equity, "
-            f"found {frame['date'].iloc[row]!r}, {frame['equity'].iloc[row]!r}"
+            f"{path}, line {text.count(chr(10)) + 1}: cut short (the file does not end with a "
+            f"newline); {redo}"
         )
-    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates), name="equity")
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    dates: list[str] = []
+    values: list[str] = []
+    lines: list[int] = []
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if header is None:
+                header = row
+                missing = [c for c in ("date", "equity") if c not in header]
+                if missing:
+                    raise CompareError(
+                        f"{path}: no {missing[0]!r} column; is it a run folder's equity.csv?"
+                    )
+                continue
+            if len(row) != len(header):
+                raise CompareError(
+                    f"{path}, line {reader.line_num}: {len(row)} fields, but the header has "
+                    f"{len(header)}; {redo}"
+                )
+            dates.append(row[header.index("date")])
+            values.append(row[header.index("equity")])
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise CompareError(
+            f"{path}, line {reader.line_num}: not valid CSV ({exc}); {redo}"
+        ) from None
+    if header is None:
+        raise CompareError(f"{path}: cannot read it as CSV (the file is empty)")
+    if not dates:
+        raise CompareError(f"{path}: no rows")
+    parsed = pd.to_datetime(pd.Series(dates), format="%Y-%m-%d", errors="coerce")
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce")
+    bad = np.flatnonzero((parsed.isna() | numbers.isna() | ~(numbers > 0)).to_numpy())
+    if len(bad):
+        k = int(bad[0])
+        raise CompareError(
+            f"{path}, line {lines[k]}: expected a YYYY-MM-DD date and a positive equity, "
+            f"found {dates[k]!r}, {values[k]!r}"
+        )
+    return pd.Series(numbers.to_numpy(dtype=float), index=pd.DatetimeIndex(parsed), name="equity")
+
+
+def _check_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """Every metric the page shows is a number or null (NaN included), never text or a list."""
+    for key, *_ in METRIC_ROWS:
+        value: Any = metrics
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+            continue
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise CompareError(
+            f"{path}: {key} is {shown}, not a number; rewrite the run with capex-rotation backtest"
+        )
 
 
 def load_run(folder: Path) -> Run:
@@ -162,8 +218,17 @@ def load_run(folder: Path) -> Run:
         raise CompareError(
             f"{folder / 'metrics.json'}: no 'strategy' metrics; is it a backtest run folder?"
         )
+    _check_metrics(folder / "metrics.json", metrics)
     manifest = _read_json(folder / "manifest.json")
     equity = _read_equity(folder / "equity.csv")
+    facts = metrics.get("facts")
+    sessions = facts.get("sessions") if isinstance(facts, dict) else None
+    if isinstance(sessions, int) and not isinstance(sessions, bool) and sessions != len(equity):
+        raise CompareError(
+            f"{folder / 'equity.csv'}: {len(equity)} rows, but metrics.json says the run had "
+            f"{sessions} sessions; the run folder is incomplete; rewrite it with "
+            "capex-rotation backtest"
+        )
     sha = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in RUN_FILES}
     return Run(folder=folder, equity=equity, metrics=metrics, manifest=manifest, sha256=sha)
 
@@ -365,8 +430,6 @@ def compare_manifest(runs: Sequence[Run], argv: Sequence[str] | None) -> dict[st
     except metadata.PackageNotFoundError:
         version = None
     return {
-        "tool": "capex-rotation",
-        "kind": "compare",
         "command": list(argv or []),
         "runs": [
             {
@@ -392,7 +455,7 @@ def write_comparison(
         EQUITY_PNG: lambda p: _plot(p, runs, "equity"),
         DRAWDOWN_PNG: lambda p: _plot(p, runs, "drawdown"),
         TABLE_CSV: lambda p: write_csv(p, comparison_table(runs)),
-        "manifest.json": lambda p: write_json(p, compare_manifest(runs, argv)),
         INDEX: lambda p: write_page(p, title, compare_body(runs, final)),
     }
-    return write_run_folder(final, files) / INDEX
+    manifest = compare_manifest(runs, argv)
+    return write_run_folder(final, files, kind="compare", manifest=manifest) / INDEX

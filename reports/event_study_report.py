@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 
 from reports.html_page import esc, image, link, page, table
 from reports.plots import save_png
-from reports.run_folder import write_csv, write_json, write_run_folder
+from reports.run_folder import write_csv, write_run_folder
 
 BASKETS = ("long", "short", "spread")
 COLORS = {"long": "#2b7bba", "short": "#c0392b", "spread": "#222222"}
@@ -368,6 +368,5 @@ def write_event_study(
         bar_png(h): lambda p: plot_event_bars(events, h, p),
         "README.md": text(readme(facts)),
         "index.html": text(index_html(events, summary, facts, title)),
-        "manifest.json": lambda p: write_json(p, manifest),
     }
-    return write_run_folder(destination, files)
+    return write_run_folder(destination, files, kind="event-study", manifest=manifest)

@@ -2,6 +2,11 @@
 
 Definitions (quantstats 0.0.86, 252 periods a year, risk-free rate 0, no autocorrelation
 penalty) are listed in the README under "Metrics". The benchmark is always a returns Series.
+
+Ruin (README "The rules"): returns whose growth prod(1 + r) reaches zero or below at some
+session describe an equity that went to zero or below; every metric of them is undefined
+(None), whatever quantstats would compute. A backtest also says so in its facts
+(``ruined_on``), and metrics.json then reports the ruin instead of metrics.
 """
 
 from __future__ import annotations
@@ -29,8 +34,37 @@ def _clean(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+PERFORMANCE_KEYS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "volatility",
+    "max_drawdown",
+    "calmar",
+    "time_in_market",
+    "win_rate_days",
+    "best_day",
+    "worst_day",
+    "skew",
+    "kurtosis",
+    "daily_value_at_risk",
+    "daily_cvar",
+)
+RELATIVE_KEYS = ("beta", "alpha", "correlation", "information_ratio")
+
+
+def compounds_to_ruin(returns: pd.Series) -> bool:
+    """True if prod(1 + r) reaches <= 0 at some session, i.e. some r <= -1 (NaN returns are
+    skipped, as quantstats skips them)."""
+    return bool((returns.to_numpy(dtype=float) <= -1.0).any())
+
+
 def performance(returns: pd.Series) -> dict[str, float | None]:
-    """Headline metrics of one returns Series (floats; None where undefined)."""
+    """Headline metrics of one returns Series (floats; None where undefined, and all None for
+    returns that compound to zero or below: :func:`compounds_to_ruin`)."""
+    if compounds_to_ruin(returns):
+        return dict.fromkeys(PERFORMANCE_KEYS)
     qs = _stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -55,7 +89,10 @@ def performance(returns: pd.Series) -> dict[str, float | None]:
 
 
 def relative(returns: pd.Series, benchmark: pd.Series) -> dict[str, float | None]:
-    """Beta, annualised alpha, correlation and information ratio against the benchmark."""
+    """Beta, annualised alpha, correlation and information ratio against the benchmark (None
+    if either side compounds to zero or below)."""
+    if compounds_to_ruin(returns) or compounds_to_ruin(benchmark):
+        return dict.fromkeys(RELATIVE_KEYS)
     qs = _stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,16 +106,36 @@ def relative(returns: pd.Series, benchmark: pd.Series) -> dict[str, float | None
     return {name: _clean(value) for name, value in values.items()}
 
 
+def ruin_block(facts: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's ``ruin``: whether the run was ruined, the session and equity of its ruin
+    close (None when not ruined) and the lowest close equity."""
+    day = facts.get("ruined_on") or None
+    return {
+        "ruined": day is not None,
+        "ruined_on": day,
+        "equity_at_ruin": facts.get("equity_at_ruin") if day else None,
+        "min_equity": facts.get("min_equity"),
+    }
+
+
 def metrics_document(
     returns: pd.Series, benchmark: pd.Series, facts: dict[str, Any]
 ) -> dict[str, Any]:
-    """The content of metrics.json."""
+    """The content of metrics.json. A ruined run (``facts["ruined_on"]``) has every strategy
+    and versus-benchmark metric None: its returns are those of an equity that reached zero."""
+    ruin = ruin_block(facts)
+    if ruin["ruined"]:
+        strategy = dict.fromkeys(PERFORMANCE_KEYS)
+        versus = dict.fromkeys(RELATIVE_KEYS)
+    else:
+        strategy, versus = performance(returns), relative(returns, benchmark)
     return {
         "periods_per_year": PERIODS,
         "risk_free_rate": 0.0,
-        "strategy": performance(returns),
+        "ruin": ruin,
+        "strategy": strategy,
         "benchmark": {"ticker": str(benchmark.name), **performance(benchmark)},
-        "versus_benchmark": relative(returns, benchmark),
+        "versus_benchmark": versus,
         "facts": facts,
     }
 
@@ -103,7 +160,19 @@ METRICS = (
     "min_decision_equity",
     "min_equity",
 )
-RETURN_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility")
+# Metrics a sweep can rank by (all of them: ``ruined_on`` is a date, not a metric).
+RANKABLE = METRICS
+# Undefined (NaN) for a ruined run: they depend on the returns of an equity that reached zero.
+UNDEFINED_WHEN_RUINED = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "volatility",
+    "winning_books",
+    "turnover",
+)
 
 
 def daily_returns(equity: np.ndarray, cash: np.ndarray) -> np.ndarray:
@@ -170,6 +239,6 @@ def batch_metrics(
     }
     ruined = ruined_on >= 0
     if ruined.any():
-        for name in RETURN_METRICS:
+        for name in UNDEFINED_WHEN_RUINED:
             values[name] = np.where(ruined, np.nan, values[name])
     return values

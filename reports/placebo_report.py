@@ -177,5 +177,4 @@ def write_placebo_report(
     files["index.html"] = lambda p: p.write_text(
         _index(title, parameters, summary, metrics, notes or []), encoding="utf-8"
     )
-    files["manifest.json"] = lambda p: write_json(p, manifest)
-    return write_run_folder(destination, files)
+    return write_run_folder(destination, files, kind="placebo", manifest=manifest)

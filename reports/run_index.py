@@ -1,7 +1,8 @@
 """``index.html`` of a run folder: the page to open first.
 
 It links the quantstats tear sheet (when written) and the data files, and shows the headline
-metrics, the equity curve with every event's entry session marked (``equity_events.png``), the
+metrics (a ruined run: a banner with its ruin close instead), the equity picture
+(``equity_events.png``, drawn by :mod:`reports.run_plot`), the
 event log (headline, entry session, what the book did, its P&L), the books, the run's
 parameters and its data provenance (inputs with sha256, versions) from the manifest.
 
@@ -17,18 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: no display here or in CI
-
-import matplotlib.pyplot as plt
-import matplotlib.ticker as mticker
 import pandas as pd
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from reports.html_page import esc, image, link, table, write_page
-from reports.plots import save_png
+from reports.run_plot import drawdown as drawdown  # re-exported: reports.compare uses it
+from reports.run_plot import plot_equity_events
 
 INDEX = "index.html"
 EQUITY_PNG = "equity_events.png"
@@ -40,13 +34,6 @@ DATA_FILES = (
     ("books.csv", "books"),
     ("manifest.json", "manifest"),
 )
-# How each action is drawn on the equity curve: marker, colour, legend text.
-ACTION_STYLE = {
-    "opened": ("^", "#2ca02c", "book opened"),
-    "extended": (">", "#1f77b4", "exit extended"),
-    "closed": ("v", "#d62728", "book closed by counter-news"),
-    "ignored": ("x", "#7f7f7f", "ignored"),
-}
 HEADLINE_METRICS = (
     ("Total return", "total_return", "pct"),
     ("CAGR", "cagr", "pct"),
@@ -90,11 +77,6 @@ def run_index_files(
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def drawdown(equity: pd.Series) -> pd.Series:
-    """equity_t / running peak - 1."""
-    return equity / equity.cummax() - 1.0
-
-
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
@@ -110,9 +92,13 @@ def num(value: Any, digits: int = 2) -> str:
 
 
 def money(value: Any, signed: bool = False) -> str:
+    """Whole units with separators; a huge amount (a ruin can reach 1e305) in 3 digits."""
     if _missing(value):
         return "n/a"
-    return f"{float(value):+,.0f}" if signed else f"{float(value):,.0f}"
+    value = float(value)
+    if abs(value) >= 1e15:
+        return f"{value:+.3g}" if signed else f"{value:.3g}"
+    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
 
 
 def _text(value: Any) -> str:
@@ -135,90 +121,6 @@ def in_run(event_log: pd.DataFrame, first: str, last: str) -> pd.Series:
     return (day >= first) & (day <= last)
 
 
-# -- the picture ---------------------------------------------------------------------------------
-
-
-def plot_equity_events(
-    path: Path,
-    equity: pd.DataFrame,
-    benchmark: pd.Series,
-    event_log: pd.DataFrame,
-    books: pd.DataFrame,
-) -> None:
-    """Equity (and the benchmark rebased to it) with books shaded and event entries marked;
-    drawdown below."""
-    with plt.style.context("default"):  # the same look whatever quantstats set before
-        _plot_equity_events(path, equity, benchmark, event_log, books)
-
-
-def _plot_equity_events(
-    path: Path,
-    equity: pd.DataFrame,
-    benchmark: pd.Series,
-    event_log: pd.DataFrame,
-    books: pd.DataFrame,
-) -> None:
-    curve = equity["equity"].astype(float)
-    dates = pd.DatetimeIndex(curve.index)
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    top.plot(dates, curve.to_numpy(), color="#222222", lw=1.3, label="strategy equity")
-    if len(benchmark) == len(curve):
-        rebased = (1.0 + benchmark.fillna(0.0).to_numpy()).cumprod() * float(curve.iloc[0])
-        top.plot(
-            dates, rebased, color="#999999", lw=1.0, ls="--", label=f"{benchmark.name} (rebased)"
-        )
-    last = dates[-1]
-    for _, book in books.iterrows():
-        start = pd.Timestamp(str(book["entry"]))
-        end = pd.Timestamp(str(book["exit"])) if _text(book["exit"]) else last
-        top.axvspan(start, end, color="#2ca02c", alpha=0.10, lw=0)
-    handles = [
-        Line2D([], [], color="#222222", lw=1.3, label="strategy equity"),
-    ]
-    if len(top.lines) > 1:
-        handles.append(
-            Line2D([], [], color="#999999", lw=1.0, ls="--", label=top.lines[1].get_label())
-        )
-    if len(books):
-        handles.append(Patch(color="#2ca02c", alpha=0.2, label="book held"))
-    first_day, last_day = dates[0].date().isoformat(), last.date().isoformat()
-    log = event_log[in_run(event_log, first_day, last_day)]
-    log = log[log["entry_session"].map(_text) != ""]
-    for action, (marker, colour, label) in ACTION_STYLE.items():
-        rows = log[log["action"] == action]
-        if rows.empty:
-            continue
-        at = pd.DatetimeIndex(pd.to_datetime(rows["entry_session"].map(_day)))
-        values = curve.reindex(at)
-        keep = values.notna().to_numpy()
-        top.scatter(
-            at[keep],
-            values.to_numpy()[keep],
-            marker=marker,
-            color=colour,
-            s=60,
-            zorder=3,
-            linewidths=1.5,
-        )
-        handles.append(
-            Line2D([], [], ls="", marker=marker, color=colour, label=f"{label} ({len(rows)})")
-        )
-    top.set_ylabel("equity")
-    top.set_title("Equity at each close; markers at the entry session of each event")
-    top.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
-    top.legend(handles=handles, loc="best", fontsize=8)
-    top.grid(alpha=0.3)
-    dd = drawdown(curve).to_numpy()
-    bottom.fill_between(dates, dd, 0.0, color="#d62728", alpha=0.35, lw=0)
-    bottom.set_ylabel("drawdown")
-    bottom.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    save_png(fig, path, dpi=100)
-
-
 # -- the page ------------------------------------------------------------------------------------
 
 
@@ -233,16 +135,26 @@ def index_body(
 ) -> str:
     facts = metrics.get("facts", {})
     first, last = facts.get("first_session", ""), facts.get("last_session", "")
+    ruin = metrics.get("ruin", {})
     parts = [
+        _ruin_banner(ruin),
         '<p class="warn">In-sample: the event list and the baskets were chosen with hindsight. '
         "Read these results as a description of these episodes, not as evidence of an edge.</p>",
-        _links(tearsheet),
+        _links(tearsheet, bool(ruin.get("ruined"))),
         "<h2>Summary</h2>",
         _summary(metrics),
         "<h2>Equity and events</h2>",
-        image(EQUITY_PNG, "Equity curve with the entry session of each event marked, drawdown"),
-        '<p class="note">Shaded: sessions a book was held. Markers sit on the close of the '
-        "event's entry session (the book trades at its open).</p>",
+        image(
+            EQUITY_PNG,
+            "Strategy equity on its own axis with the benchmark on the right axis, the entry "
+            "session of each event marked, the drawdown, and zoom panels around the events",
+        ),
+        '<p class="note">The strategy has the left axis; the benchmark (the growth of the same '
+        "starting cash) the right one. Shaded: sessions a book was held. Markers sit on the "
+        "close of the event's entry session (the book trades at its open). The bottom panels "
+        "zoom on the sessions around the events: at most three, one per cluster of entries "
+        "(clusters are cut at the largest gaps between entries), from 10 sessions before a "
+        "cluster's first entry to 10 after its last.</p>",
         "<h2>Event log</h2>",
         _events(event_log, first, last),
         "<h2>Books</h2>",
@@ -256,9 +168,31 @@ def index_body(
     return "\n".join(parts)
 
 
-def _links(tearsheet: bool) -> str:
+RUIN_STYLE = "background:#fde8e8;border-left:6px solid #c0392b;padding:0.6em 1em;font-size:1.05em"
+
+
+def _ruin_banner(ruin: dict[str, Any]) -> str:
+    """The banner of a ruined run ('' otherwise)."""
+    if not ruin.get("ruined"):
+        return ""
+    return (
+        f'<p class="ruin" style="{RUIN_STYLE}"><strong>RUINED on {esc(ruin["ruined_on"])}'
+        f"</strong>: equity {esc(money(ruin.get('equity_at_ruin')))} at that close (lowest "
+        f"equity {esc(money(ruin.get('min_equity')))}). Equity reached zero or below, so the "
+        "run ended at that close: no fill after it, equity held at that value to the last "
+        "session. Every return-based metric is undefined, and no quantstats tear sheet was "
+        "computed.</p>"
+    )
+
+
+def _links(tearsheet: bool, ruined: bool = False) -> str:
     items = []
-    if tearsheet:
+    if tearsheet and ruined:
+        items.append(
+            f"<li>{link('tearsheet.html', 'tearsheet.html')}: no quantstats tear sheet (the run "
+            "was ruined; the page says why)</li>"
+        )
+    elif tearsheet:
         items.append(
             f"<li><strong>{link('tearsheet.html', 'quantstats tear sheet')}</strong>"
             " (full report against the benchmark)</li>"
@@ -273,12 +207,22 @@ def _summary(metrics: dict[str, Any]) -> str:
     strategy, bench = metrics.get("strategy", {}), metrics.get("benchmark", {})
     ticker = bench.get("ticker", "benchmark")
     fmt = {"pct": pct, "num": num}
+    ruin = metrics.get("ruin", {})
     rows = [
-        (label, fmt[kind](strategy.get(key)), fmt[kind](bench.get(key)))
+        (
+            label,
+            "undefined (ruined)" if ruin.get("ruined") else fmt[kind](strategy.get(key)),
+            fmt[kind](bench.get(key)),
+        )
         for label, key, kind in HEADLINE_METRICS
     ]
     facts = metrics.get("facts", {})
     costs = facts.get("costs", {})
+    if ruin.get("ruined"):
+        rows += [
+            ("Ruined on", _text(ruin.get("ruined_on")), ""),
+            ("Equity at the ruin close", money(ruin.get("equity_at_ruin")), ""),
+        ]
     rows += [
         ("Period", f"{facts.get('first_session', '')} to {facts.get('last_session', '')}", ""),
         ("Books opened", _text(facts.get("books_opened")), ""),

@@ -1,11 +1,17 @@
 """Sweep outputs: the results table (parquet + CSV), heatmaps and the top configs.
 
-Knows no engine: it receives a table with one row per config (parameter columns, then metrics).
+Knows no engine: it receives a table with one row per config (parameter columns, then metrics,
+and ``ruined_on``: the date of the config's ruin close, empty when it was not ruined).
+
+A ruined config (equity <= 0 at a close: README "The rules") is not a result to rank: it comes
+last whatever the metric and its direction, and heatmaps leave it out of their means (a cell
+whose configs are all ruined reads "ruined").
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -16,9 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from data.atomic import write_atomically
 from reports.plots import save_png
-from reports.run_folder import write_json
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
 HIGHER_IS_BETTER = {
@@ -32,40 +36,102 @@ HIGHER_IS_BETTER = {
 }
 
 
+def ruined(table: pd.DataFrame) -> pd.Series:
+    """True for the rows of ruined configs (a non-empty ``ruined_on``; read back from a CSV,
+    an empty one is NaN). Without the column, nothing is ruined."""
+    if "ruined_on" not in table.columns:
+        return pd.Series(False, index=table.index)
+    days = table["ruined_on"]
+    return days.notna() & (days.astype(str) != "")
+
+
 def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Rows best first by ``metric`` (NaN last; ties keep grid order)."""
+    """Rows best first by ``metric`` (NaN last; ties keep grid order); ruined configs after all
+    the others, in grid order, whatever the metric and its direction."""
     if metric not in table.columns:
         raise KeyError(metric)
     ascending = metric not in HIGHER_IS_BETTER
-    return table.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
-
-
-def write_tables(out_dir: Path, table: pd.DataFrame) -> None:
-    """sweep.parquet and sweep.csv, each written atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(out_dir / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
-    write_atomically(
-        out_dir / "sweep.csv",
-        lambda p: table.to_csv(p, index=False, lineterminator="\n"),
+    bust = ruined(table)
+    healthy = table[~bust].sort_values(
+        metric, ascending=ascending, na_position="last", kind="stable"
     )
+    return pd.concat([healthy, table[bust]])
 
 
-def write_manifest(out_dir: Path, document: dict) -> None:
-    write_atomically(out_dir / "manifest.json", lambda p: write_json(p, document))
+def heatmap_cells(
+    table: pd.DataFrame, metric: str, x: str, y: str, agg: str = "mean"
+) -> tuple[np.ndarray, list[list[str]]]:
+    """The values (rows: ``y``, columns: ``x``, sorted) and cell labels of a heatmap.
+
+    A cell aggregates the configs that were not ruined; "k/n ruined" is added when some of its
+    n configs were, and a cell whose configs were all ruined is NaN, labelled "ruined".
+    """
+    bust = ruined(table)
+    frame = table[[x, y]].copy()
+    frame["_value"] = table[metric].where(~bust).astype(float)
+    frame["_ruined"] = bust.astype(float)
+    grouped = frame.groupby([y, x], sort=True)
+    values = grouped["_value"].agg(agg).unstack(x)
+    count = grouped["_ruined"].count().unstack(x)
+    ruined_count = grouped["_ruined"].sum().unstack(x)
+    labels = []
+    for r, row in enumerate(values.to_numpy(dtype=float)):
+        line = []
+        for c, value in enumerate(row):
+            n, k = count.iat[r, c], ruined_count.iat[r, c]
+            if not np.isfinite(n) or n == 0:
+                line.append("")
+            elif k == n:
+                line.append("ruined")
+            else:
+                text = f"{value:.2f}" if math.isfinite(value) else "n/a"
+                line.append(text + (f"\n{int(k)}/{int(n)} ruined" if k else ""))
+        labels.append(line)
+    return values.to_numpy(dtype=float), labels
+
+
+def heatmap_name(metric: str, x: str, y: str) -> str:
+    """``heatmap_<metric>_<x>_<y>.png``, dots of the keys as dashes."""
+    return f"heatmap_{metric}_{x.replace('.', '-')}_{y.replace('.', '-')}.png"
+
+
+def sweep_files(
+    table: pd.DataFrame, metric: str, pairs: list[tuple[str, str]]
+) -> dict[str, Callable[[Path], None]]:
+    """The writers of a sweep folder's outputs (name -> writer(path)): sweep.parquet,
+    sweep.csv and one heatmap of ``metric`` per pair of grid keys. The caller writes them
+    together (reports.run_folder.InPlaceFolder.commit), then the manifest."""
+    files: dict[str, Callable[[Path], None]] = {
+        "sweep.parquet": lambda p: table.to_parquet(p, index=False),
+        "sweep.csv": lambda p: table.to_csv(p, index=False, lineterminator="\n"),
+    }
+    for x, y in pairs:
+        files[heatmap_name(metric, x, y)] = lambda p, x=x, y=y: heatmap(table, metric, x, y, p)
+    return files
 
 
 def heatmap(
     table: pd.DataFrame, metric: str, x: str, y: str, path: Path, agg: str = "mean"
 ) -> None:
-    """A PNG of ``metric`` over parameters ``x`` and ``y`` (other parameters aggregated)."""
-    pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+    """A PNG of ``metric`` over parameters ``x`` and ``y`` (other parameters aggregated over the
+    configs that were not ruined; see :func:`heatmap_cells`), written to ``path`` as it is (the
+    caller makes it atomic)."""
+    pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="size")
+    values, labels = heatmap_cells(table, metric, x, y, agg)
     fig, ax = plt.subplots(
         figsize=(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
     )
-    values = pivot.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
-    image = ax.imshow(values, cmap="RdYlGn", aspect="auto", vmin=-limit, vmax=limit, origin="lower")
+    colours = plt.get_cmap("RdYlGn").with_extremes(bad="#bbbbbb")  # all ruined: grey
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        cmap=colours,
+        aspect="auto",
+        vmin=-limit,
+        vmax=limit,
+        origin="lower",
+    )
     ax.set_xticks(
         range(pivot.shape[1]),
         [f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns],
@@ -78,11 +144,15 @@ def heatmap(
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     others = agg if len(table) > pivot.size else ""
-    ax.set_title(f"{metric} ({others} over other parameters)" if others else metric)
+    title = f"{metric} ({others} over other parameters)" if others else metric
+    if ruined(table).any():
+        title += "\nruined configs left out (grey: all ruined)"
+    ax.set_title(title)
     if pivot.size <= 400:
-        for (row, col), value in np.ndenumerate(values):
-            if math.isfinite(value):
-                ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7)
+        for row, line in enumerate(labels):
+            for col, text in enumerate(line):
+                if text:
+                    ax.text(col, row, text, ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
-    write_atomically(path, lambda p: save_png(fig, p))
+    save_png(fig, path)

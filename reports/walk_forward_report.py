@@ -209,5 +209,7 @@ def write_walk_forward_report(
         _index(title, parameters, windows, keys, metric, summary, tearsheet, notes or []),
         encoding="utf-8",
     )
-    files["manifest.json"] = lambda p: write_json(p, manifest)
-    return write_run_folder(destination, files), summary
+    return (
+        write_run_folder(destination, files, kind="walk-forward", manifest=manifest),
+        summary,
+    )

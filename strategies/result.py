@@ -21,6 +21,9 @@ class EngineResult:
       slippage; ``slippage`` is what slippage cost versus the open; ``book`` the sub-book.
     - ``borrow``: one row per short and charge: the fee debited at the open of ``date`` for the
       nights since the previous session.
+
+    After a ruin (``ruined_on``) the equity rows repeat the ruin close's row, and there are no
+    fills or borrow charges after it.
     """
 
     equity: pd.DataFrame
@@ -28,12 +31,26 @@ class EngineResult:
     borrow: pd.DataFrame
     cash: float
     engine: str
-    ruined_on: int | None = None  # the session index of ruin (equity <= 0 at a close)
+
+    @property
+    def ruined_on(self) -> pd.Timestamp | None:
+        """The first session whose close equity is <= 0 (or not a number), else None.
+
+        Both engines end the run there (README "The rules", ruin): no fill after that close,
+        and every later row of ``equity`` repeats the ruin close's row.
+        """
+        return ruin_session(self.equity["equity"])
 
     @property
     def returns(self) -> pd.Series:
         """Daily returns r_t = equity_t / equity_{t-1} - 1; the first session against the cash."""
         return daily_returns(self.equity["equity"], self.cash)
+
+
+def ruin_session(equity: pd.Series) -> pd.Timestamp | None:
+    """The index of the first value of ``equity`` that is not > 0, or None."""
+    bad = ~(equity.to_numpy(dtype=float) > 0)
+    return pd.Timestamp(equity.index[int(bad.argmax())]) if bad.any() else None
 
 
 def daily_returns(equity: pd.Series, cash: float) -> pd.Series:

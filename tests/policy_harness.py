@@ -178,10 +178,10 @@ def assert_same(runs: Runs, tol: float = TOL) -> None:
         assert diff <= tol, f"{name} equity differs from the reference by {diff:.3g}"
     for name, fills in (("backtrader", runs.backtrader.fills), ("fast", runs.fast_result.fills)):
         _same_fills(name, fills, ref.fills, tol)
-    ruined = runs.backtrader.ruined_on
-    ref_ruin = ref.ruined_on
-    got_ruin = None if ruined is None else runs.prepared.market.sessions[ruined]
-    assert got_ruin == ref_ruin, (got_ruin, ref_ruin)
+    got_ruin = runs.backtrader.ruined_on
+    assert got_ruin == ref.ruined_on, (got_ruin, ref.ruined_on)
+    assert runs.fast_result.ruined_on == got_ruin
+    ruined = None if got_ruin is None else int(runs.prepared.market.sessions.get_loc(got_ruin))
     books = runs.prepared.plan.books
     sessions = runs.prepared.market.sessions
     if ruined is not None:  # books decided at or after the ruin close never traded

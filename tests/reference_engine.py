@@ -11,6 +11,10 @@ Conventions the spec leaves open (the project's choices):
 1. If, at opening, one side has no eligible name, the book is not opened (the events are
    ignored).
 2. If every name of a book has been closed because its data ended, the book counts as flat.
+3. Ruin: the first session close at which equity <= 0 (or is not a number) ends the run. No
+   order decided at or after that close is filled, no borrow is charged after it, and equity
+   and cash keep the ruin close's values to the last session. A book held at that close has no
+   exit and is ``closed_by="ruin"``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class ReferenceResult:
     borrow: pd.DataFrame  # date, ticker, fee (debited at the open of date)
     books: list[ReferenceBook] = field(default_factory=list)
     entries: list[pd.Timestamp | None] = field(default_factory=list)  # per event, in the run
+    ruined_on: pd.Timestamp | None = None  # convention 3: the first close with equity <= 0
 
 
 def session_opens_utc(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -128,6 +133,7 @@ def reference_backtest(
     fees: list[tuple[pd.Timestamp, str, float]] = []
     books: list[dict] = []
     book: dict | None = None  # the open book: entry, exit, held names
+    ruined: int | None = None
 
     for t in range(n):
         day = sessions[t]
@@ -161,6 +167,13 @@ def reference_backtest(
         equity[t] = money + value
         cash_at_close[t] = money
 
+        if not equity[t] > 0:  # convention 3: ruined, the run ends at this close
+            ruined = t
+            equity[t + 1 :] = equity[t]
+            cash_at_close[t + 1 :] = money
+            if book is not None:
+                book.update(closed_by="ruin")
+            break
         if t == n - 1:
             break
 
@@ -223,4 +236,5 @@ def reference_backtest(
             for b in books
         ],
         entries=entries,
+        ruined_on=None if ruined is None else sessions[ruined],
     )

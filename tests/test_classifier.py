@@ -155,10 +155,14 @@ _PIECES = ["Meta", "META", "meta", "metal", "AI", "ai", "said", "chip", "Chips",
 )
 def test_headline_index_agrees_with_word_matches(pieces, text, prefix, number):
     """The per-headline lookup tables give exactly the tokens the reference rule accepts."""
-    headline = Headline(" ".join(pieces))
+    before = Headline(" ".join(pieces))  # built before the word exists: matched on demand
     word = _word(text, prefix=prefix, number=number)
-    expected = {i for i, t in enumerate(headline.tokens) if not t.brk and word.matches(t.text)}
-    assert headline.positions(word) == expected
+    after = Headline(" ".join(pieces))  # built after: matched through the word index
+    for headline in (before, after):
+        tokens = enumerate(headline.tokens)
+        expected = {i for i, t in tokens if not t.brk and word.matches(t.text)}
+        assert headline.positions(word) == expected
+        assert (word in headline.matched) == bool(expected) or headline is before
 
 
 def test_possessive_s_does_not_count_as_a_skipped_word():

@@ -4,6 +4,7 @@ to end through the console entry point (one-line errors, exit codes, files writt
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -76,6 +77,148 @@ def test_classify_min_score_and_window(capsys, tmp_path):
     assert code == 0 and "holds a header only" in err
     code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--min-score", "0")
     assert_one_line_error(code, err, "--min-score 0")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--min-score", "nan"),
+        ("--min-score", "inf"),
+        ("--min-score", "-inf"),
+        ("--window", "inf"),
+        ("--window", "nan"),
+        ("--window", "-inf"),
+    ],
+)
+def test_classify_refuses_non_finite_numbers(capsys, tmp_path, flag, value):
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), flag, value)
+    assert_one_line_error(code, err, f"{flag} {value}", "finite")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_evaluate_refuses_a_non_finite_min_score(capsys, value):
+    args = ["events", "evaluate", str(DATA / "holdout_headlines.csv"), "--min-score", value]
+    code, _, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, f"--min-score {value}", "finite")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("threshold", "nan"), ("threshold", "inf"), ("dedup_window_hours", "inf")]
+)
+def test_rules_file_refuses_non_finite_settings(capsys, tmp_path, key, value):
+    rules = tmp_path / "r.toml"
+    text = (DATA.parent.parent / "data" / "news" / "rules.toml").read_text()
+    rules.write_text(re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", text, count=1))
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--rules", str(rules))
+    assert_one_line_error(code, err, "r.toml", f"settings.{key}", "finite")
+
+
+# --- classify --out: never lose a file ---------------------------------------------------------
+
+
+def test_classify_out_onto_its_own_input_is_refused(capsys, tmp_path):
+    news = tmp_path / "news.csv"
+    news.write_bytes(SAMPLES[0].read_bytes())
+    before = news.read_bytes()
+    for target in (news, tmp_path / "." / "news.csv"):
+        code, _, err = run_cli(capsys, "events", "classify", str(news), "--out", str(target))
+        assert_one_line_error(code, err, "news.csv", "input")
+        code, _, err = run_cli(
+            capsys, "events", "classify", str(news), "--out", str(target), "--overwrite"
+        )
+        assert_one_line_error(code, err, "news.csv", "input")
+    link = tmp_path / "link.csv"
+    link.symlink_to(news)
+    code, _, err = run_cli(capsys, "events", "classify", str(news), "--out", str(link))
+    assert_one_line_error(code, err, "link.csv", "input")
+    assert news.read_bytes() == before and link.is_symlink()
+
+
+def test_classify_out_onto_the_rules_file_is_refused(capsys, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes((DATA.parent.parent / "data" / "news" / "rules.toml").read_bytes())
+    args = ["events", "classify", str(SAMPLES[0]), "--rules", str(rules), "--out", str(rules)]
+    code, _, err = run_cli(capsys, *args, "--overwrite")
+    assert_one_line_error(code, err, "rules.toml", "input")
+
+
+def test_classify_out_a_folder_is_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(tmp_path))
+    assert_one_line_error(code, err, str(tmp_path), "folder")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_classify_out_never_replaces_a_file_it_did_not_write(capsys, tmp_path):
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own\nprecious,data\n")
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(mine))
+    assert_one_line_error(code, err, "notes.csv", "--overwrite")
+    assert mine.read_text() == "my,own\nprecious,data\n"
+    hand_made = tmp_path / "hand.csv"  # an events file, but not one classify wrote
+    hand_made.write_text("id,known_at,direction,category,headline\na,2026-07-01,+1,x,y\n")
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(hand_made))
+    assert_one_line_error(code, err, "hand.csv", "--overwrite")
+    assert hand_made.read_text().startswith("id,known_at,direction,category,headline\na,")
+    code, _, err = run_cli(
+        capsys, "events", "classify", str(SAMPLES[0]), "--out", str(mine), "--overwrite"
+    )
+    assert code == 0, err
+    assert len(load_events(mine)) == 2
+
+
+def test_classify_out_replaces_its_own_events_file(capsys, tmp_path):
+    out = tmp_path / "ev.csv"
+    assert run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))[0] == 0
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(out))
+    assert code == 0, err
+    assert len(load_events(out)) == 2
+    empty = tmp_path / "empty.csv"  # an empty file holds nothing to lose
+    empty.write_text("")
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(empty))
+    assert code == 0, err
+
+
+# --- terminal escapes from headlines -------------------------------------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07Meta\x9b31m to sell \u202espare\u202c AI compute\x1b[0m"
+
+
+def test_list_and_classify_never_print_terminal_escapes(capsys, tmp_path):
+    news = tmp_path / "evil.jsonl"
+    news.write_text(
+        json.dumps(
+            {"published_at": "2026-07-01T08:00", "headline": HOSTILE, "source": "Wire\x1b[31m"}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ev.csv"
+    code, stdout, err = run_cli(
+        capsys, "events", "classify", str(news), "--explain", "--out", str(out)
+    )
+    assert code == 0, err
+    for text in (stdout, err):
+        assert not any(ch in text for ch in "\x1b\x07\x9b\u202e\u202c"), repr(text)
+    assert "\\x1b[2J" in stdout  # shown, visibly escaped
+    code, stdout, err = run_cli(capsys, "events", "list", "--file", str(out))
+    assert code == 0, err
+    for text in (stdout, err):
+        assert not any(ch in text for ch in "\x1b\x07\x9b\u202e\u202c"), repr(text)
+    assert "\\x1b[2J" in stdout and "\\u202e" in stdout
+    assert "Wire\\x1b[31m" in stdout
+
+
+def test_classify_shows_the_first_triggers_and_writes_them_all(capsys, tmp_path, monkeypatch):
+    from backtests.cli import events
+
+    monkeypatch.setattr(events, "SHOWN_TRIGGERS", 2)
+    out = tmp_path / "ev.csv"
+    code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))
+    assert code == 0, err
+    assert "First 2 triggers" in stdout and f"... and 2 more triggers (all are in {out})" in stdout
+    assert len(load_events(out)) == 4
+    code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES))
+    assert "... and 2 more triggers (pass --out FILE to keep them all)" in stdout
 
 
 def test_classify_with_replacement_rules(capsys, tmp_path):

@@ -27,11 +27,13 @@ from reference_engine import reference_backtest
 from synthetic import history
 from test_parity import (
     HIGH_COSTS,
+    RUIN_CASES,
     SYN_CASES,
     SYN_START,
     Run,
     benchmark_sessions,
     make_events,
+    ruin_histories,
     run_both,
     synthetic_histories,
 )
@@ -560,15 +562,21 @@ def expected_metrics(
         winning_books=float(np.mean(np.array(pnl) > 0)) if pnl else float("nan"),
         final_equity=float(values[-1]),
         min_decision_equity=float(min((values[b.decision] for b in plan.books), default=cash)),
+        min_equity=float(min(values.min(), cash)),
     )
     out["costs"] = out["commission"] + out["slippage_cost"] + out["borrow_cost"]
     return out
 
 
+def numeric_metrics(ev: Evaluation, row: int) -> dict[str, float]:
+    """metrics() of one row, without the ``ruined_on`` date (checked on its own)."""
+    return {name: float(v[row]) for name, v in metrics(ev).items() if name != "ruined_on"}
+
+
 def assert_metrics(
     ev: Evaluation, row: int, engine: EngineResult, plan: BookPlan, cash: float
 ) -> None:
-    got = {name: float(v[row]) for name, v in metrics(ev).items()}
+    got = numeric_metrics(ev, row)
     want = expected_metrics(ev.equity()[row], engine, plan, cash)
     assert set(got) == set(want)
     # backtrader's fill prices carry float noise: with s = 0 its slippage column sums to ~1e-11
@@ -679,7 +687,8 @@ NO_BOOK_PARAMS = [
 
 def assert_no_book_metrics(ev: Evaluation, engine: EngineResult, plan: BookPlan, row: int):
     p = NO_BOOK_PARAMS[row]
-    m = {name: float(v[row]) for name, v in metrics(ev).items()}
+    m = numeric_metrics(ev, row)
+    assert metrics(ev)["ruined_on"][row] == ""
     assert m["books"] == 0 and np.isnan(m["winning_books"])
     for name in (
         "total_return",
@@ -722,3 +731,151 @@ def test_no_book_synthetic():
         assert (ev.equity()[row] == p.cash).all()
         engine = backtrader_equity(run.market, run.plan, p)
         assert_no_book_metrics(ev, engine, run.plan, row)
+
+
+# --------------------------------------------------------------------------------------------
+# Ruin (README "The rules"): the first close with equity <= 0 ends the run, per config
+# --------------------------------------------------------------------------------------------
+
+
+def ruin_run(name: str, p: Params) -> Run:
+    case = RUIN_CASES[name]
+    return run_both(
+        ruin_histories(case),
+        ("LA", "LB"),
+        ("SA", "SB", "SC"),
+        "BM",
+        make_events(case.events),
+        start=SYN_START,
+        end=case.end,
+        rules=RotationRules(p.hold, p.gross, 100.0),
+        costs=p.costs,
+        cash=p.cash,
+    )
+
+
+G50 = Params(gross=50.0)
+
+
+@pytest.mark.parametrize("name", list(RUIN_CASES))
+def test_ruin_equals_backtrader_and_reference(name):
+    run = ruin_run(name, G50)
+    ev = fast(run.market, run.plan, [G50])
+    sessions = run.market.sessions
+    equity = ev.equity()[0]
+    assert_equity(equity, run.engine.equity["equity"].to_numpy(), sessions, "vs backtrader")
+    assert_equity(equity, run.reference.equity.to_numpy(), sessions, "vs reference")
+    day = RUIN_CASES[name].ruined_on
+    k = int(sessions.get_loc(pd.Timestamp(day)))
+    assert equity[k] <= 0 < equity[:k].min() and (equity[k:] == equity[k]).all()
+    assert metrics(ev)["ruined_on"][0] == day
+
+
+def ruined_metrics_expected(run: Run, p: Params) -> dict[str, float]:
+    """What a ruined run reports: costs, books and equity facts from backtrader's frames; every
+    return-based metric undefined."""
+    eq = run.engine.equity["equity"].to_numpy()
+    fills, borrow = run.engine.fills, run.engine.borrow
+    ruin = run.engine.ruined_on
+    executed = [b for b in run.plan.books if run.market.sessions[b.entry] <= ruin]
+    out = dict.fromkeys(
+        (
+            "total_return",
+            "cagr",
+            "sharpe",
+            "sortino",
+            "max_drawdown",
+            "volatility",
+            "winning_books",
+            "turnover",
+        ),
+        float("nan"),
+    )
+    out.update(
+        books=float(len(executed)),
+        commission=float(fills["commission"].sum()),
+        slippage_cost=float(fills["slippage"].sum()),
+        borrow_cost=float(borrow["fee"].sum()),
+        final_equity=float(eq[-1]),
+        min_decision_equity=float(min(eq[b.decision] for b in executed)),
+        min_equity=float(eq.min()),
+    )
+    out["costs"] = out["commission"] + out["slippage_cost"] + out["borrow_cost"]
+    return out
+
+
+@pytest.mark.parametrize("name", list(RUIN_CASES))
+def test_ruin_metrics(name):
+    """Undefined return metrics; costs only of the fills and fees up to the ruin close."""
+    p = Params(gross=50.0, commission=0.002, slippage=0.003, borrow=0.3)
+    run = ruin_run(name, p)
+    ev = fast(run.market, run.plan, [p])
+    got = numeric_metrics(ev, 0)
+    want = ruined_metrics_expected(run, p)
+    assert set(got) == set(want)
+    notional = float((run.engine.fills["shares"] * run.engine.fills["price"]).abs().sum())
+    for key in want:
+        money = key in ("commission", "slippage_cost", "borrow_cost", "costs")
+        close(got[key], want[key], key, floor=1e-15 * notional if money else 0.0)
+
+
+def test_ruin_batch_each_config_independently():
+    """One evaluate call: G = 50 ruined on 03-25, G = 20 on 03-27, G = 1 and G = 0.5 not (they
+    trade the second book). Every row equals backtrader and the reference run alone with its own
+    gross, and its single-config evaluation."""
+    params = [Params(gross=1.0), Params(gross=50.0), Params(gross=20.0), Params(gross=0.5)]
+    expected = ["", "2024-03-25", "2024-03-27", ""]
+    runs = [ruin_run("two-jumps", p) for p in params]
+    market = runs[0].market
+    arrays = plan_arrays(market, runs[0].plan)  # the plan is the same for every gross
+    ev = evaluate(arrays, batch(params))
+    equity = ev.equity()
+    m = metrics(ev)
+    assert list(m["ruined_on"]) == expected
+    assert list(m["books"]) == [2, 1, 1, 2]
+    for k, (p, run) in enumerate(zip(params, runs, strict=True)):
+        what = f"gross {p.gross}"
+        assert_equity(equity[k], run.engine.equity["equity"].to_numpy(), market.sessions, what)
+        assert_equity(equity[k], run.reference.equity.to_numpy(), market.sessions, what)
+        alone = evaluate(arrays, batch([p]))
+        assert rel_diff(equity[k], alone.equity()[0]).max() <= 1e-14
+        if expected[k]:
+            want = ruined_metrics_expected(run, p)
+            got = numeric_metrics(ev, k)
+            for key in want:
+                close(got[key], want[key], f"{what} {key}", floor=1e-6)
+        else:
+            assert_metrics(ev, k, run.engine, run.plan, p.cash)
+
+
+@pytest.mark.shared_data
+def test_ruin_on_the_real_data_at_high_gross(real, default_run):
+    """Gross 50, 200 and 1,000 on the default plan (the configs issue 11 found at the top of a
+    sweep): each is ruined, on the session the reference finds, with equity equal to the
+    reference's on every session; gross 1 in the same call is not."""
+    universe, histories, events = real
+    market, plan = default_run.market, default_run.plan
+    params = [DEFAULT, Params(gross=50.0), Params(gross=200.0), Params(gross=1000.0)]
+    ev = fast(market, plan, params)
+    equity = ev.equity()
+    m = metrics(ev)
+    assert m["ruined_on"][0] == "" and np.isfinite(m["sharpe"][0])
+    for k, p in enumerate(params[1:], start=1):
+        ref = reference_backtest(
+            {t: histories[t].bars for t in (*universe.long, *universe.short)},
+            market.sessions,
+            list(universe.long),
+            list(universe.short),
+            [(e.known_at, e.direction) for e in events],
+            hold=p.hold,
+            gross=p.gross,
+            commission=p.commission,
+            slippage=p.slippage,
+            borrow=p.borrow,
+            cash=p.cash,
+        )
+        assert ref.ruined_on is not None
+        assert m["ruined_on"][k] == ref.ruined_on.date().isoformat()
+        assert_equity(equity[k], ref.equity.to_numpy(), market.sessions, f"gross {p.gross}")
+        assert np.isnan(m["sharpe"][k]) and np.isnan(m["total_return"][k])
+        assert m["final_equity"][k] == equity[k][-1] <= 0

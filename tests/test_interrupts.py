@@ -155,7 +155,7 @@ def test_no_file_is_committed_after_an_interrupt(tmp_path):
         with pytest.raises(KeyboardInterrupt):
             write_bytes_atomically(target, b"data")
         with pytest.raises(KeyboardInterrupt):
-            write_run_folder(folder, {"a.txt": lambda p: p.write_text("a")})
+            write_run_folder(folder, {"a.txt": lambda p: p.write_text("a")}, kind="backtest")
     finally:
         clear_interrupted()
     assert sorted(p.name for p in tmp_path.iterdir()) == []

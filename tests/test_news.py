@@ -155,6 +155,70 @@ def test_json_array_is_refused_with_a_hint(tmp_path):
         read_news_file(path)
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path, separator):
+    """JSON allows them raw inside strings: only a newline ends a JSON Lines record."""
+    path = write(
+        tmp_path,
+        "feed.jsonl",
+        '{"published_at": "2026-07-01T08:00", '
+        f'"headline": "Meta to sell{separator}spare compute"}}\n'
+        '{"published_at": "2026-07-01T09:00", "headline": "second"}\r\n'
+        "broken\n",
+    )
+    items, bad = read_news_file(path)
+    assert [i.headline for i in items] == ["Meta to sell spare compute", "second"]
+    assert [i.origin for i in items] == ["feed.jsonl, line 1", "feed.jsonl, line 2"]
+    assert [(b.line, b.column) for b in bad] == [(3, None)]
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c"])
+def test_jsonl_raw_control_characters_are_one_bad_row_at_their_line(tmp_path, control):
+    """JSON forbids raw control characters in strings; they no longer split the line either,
+    so the rows after keep their line numbers."""
+    path = write(
+        tmp_path,
+        "feed.jsonl",
+        f'{{"published_at": "2026-07-01T08:00", "headline": "a{control}b"}}\n'
+        '{"published_at": "2026-07-01T09:00", "headline": "second"}\n',
+    )
+    items, bad = read_news_file(path)
+    assert [i.origin for i in items] == ["feed.jsonl, line 2"]
+    assert [(b.line, b.column) for b in bad] == [(1, None)]
+    assert "control character" in str(bad[0])
+
+
+def test_csv_cells_may_hold_unicode_line_separators(tmp_path):
+    path = write(
+        tmp_path,
+        "feed.csv",
+        "published_at,headline\n2026-07-01T08:00,Meta to sell\u2028spare\x85compute\n"
+        "2026-07-01T09:00,second\n",
+    )
+    items, bad = read_news_file(path)
+    assert bad == [] and [i.headline for i in items] == ["Meta to sell spare compute", "second"]
+    assert items[1].origin == "feed.csv, line 3"
+
+
+def test_deeply_nested_json_is_a_bad_row_not_a_crash(tmp_path):
+    deep = '{"published_at": "2026-07-01", "headline": "x", "extra": ' + "[" * 200_000
+    path = write(
+        tmp_path, "feed.jsonl", deep + "\n" + '{"published_at": "2026-07-01", "headline": "ok"}\n'
+    )
+    items, bad = read_news_file(path)
+    assert [i.headline for i in items] == ["ok"]
+    assert [(b.line, b.column) for b in bad] == [(1, None)]
+    assert "nested too deeply" in str(bad[0])
+    deep_ok = (
+        '{"published_at": "2026-07-01", "headline": "x", "extra": ' + "[" * 5000 + "]" * 5000 + "}"
+    )
+    path = write(tmp_path, "deep.jsonl", deep_ok + "\n")
+    items, bad = read_news_file(path)
+    assert len(items) + len(bad) == 1
+    assert not items or items[0].headline == "x"
+    assert not bad or "nested too deeply" in str(bad[0])
+
+
 # --- RSS and Atom --------------------------------------------------------------------------------
 
 

@@ -173,7 +173,8 @@ def assert_parity(run: Run, tol: float = TOL) -> dict[str, float]:
         f"equity differs by {eq.max():.3g} relative on {ref_eq.index[worst].date()}: "
         f"engine {eng_eq['equity'].iloc[worst]!r}, reference {ref_eq.iloc[worst]!r}"
     )
-    cash = np.abs(eng_eq["cash"].to_numpy() - run.reference.cash.to_numpy()) / ref_eq.to_numpy()
+    cash = np.abs(eng_eq["cash"].to_numpy() - run.reference.cash.to_numpy())
+    cash /= np.maximum(np.abs(ref_eq.to_numpy()), 1e-300)
     assert cash.max() <= tol, f"cash differs by {cash.max():.3g} of equity"
 
     eng_f = signed_fills(run.engine.fills)
@@ -196,7 +197,8 @@ def assert_parity(run: Run, tol: float = TOL) -> dict[str, float]:
     fee = rel_diff(eng_b["fee"].to_numpy(), ref_b["fee"].to_numpy())
     assert fee.max(initial=0.0) <= tol, f"borrow fees differ by {fee.max():.3g}"
 
-    assert plan_books(run) == reference_books(run), "the two engines' books differ"
+    assert executed_books(run) == reference_books(run), "the two engines' books differ"
+    assert run.engine.ruined_on == run.reference.ruined_on, "the two engines' ruin differs"
     return {
         "equity": float(eq.max()),
         "shares": float(shares.max(initial=0.0)),
@@ -210,6 +212,22 @@ def plan_books(run: Run) -> list[tuple[str, str | None, str | None]]:
         (str(s[b.entry].date()), None if b.exit is None else str(s[b.exit].date()), b.closed_by)
         for b in run.plan.books
     ]
+
+
+def executed_books(run: Run) -> list[tuple[str, str | None, str | None]]:
+    """The plan's books as executed: after a ruin, books entering later never trade and the
+    book held at the ruin close has no exit (closed_by "ruin")."""
+    ruin = run.engine.ruined_on
+    if ruin is None:
+        return plan_books(run)
+    out = []
+    for entry, exit_, closed_by in plan_books(run):
+        if pd.Timestamp(entry) > ruin:
+            continue
+        if exit_ is None or pd.Timestamp(exit_) > ruin:
+            exit_, closed_by = None, "ruin"
+        out.append((entry, exit_, closed_by))
+    return out
 
 
 def reference_books(run: Run) -> list[tuple[str, str | None, str | None]]:
@@ -842,3 +860,174 @@ def test_synthetic_variants(hold, gross, costs, seed):
     run = run_synthetic(case, RotationRules(hold_sessions=hold, gross=gross), costs, seed)
     assert len(run.reference.books) > 0
     assert_parity(run)
+
+
+# --------------------------------------------------------------------------------------------
+# Ruin: the first close with equity <= 0 ends the run (README "The rules")
+# --------------------------------------------------------------------------------------------
+
+
+def ruin_history(
+    ticker: str, dates: pd.DatetimeIndex, seed: int, jumps: dict[str, float] | None = None
+) -> PriceHistory:
+    """A quiet random walk (0.3% a day, opens within 0.1% of the previous close, so a gross-50
+    opening stays within backtrader's cash) with ``jumps[date] = factor``: the close of that
+    date and every later bar are multiplied by the factor (the jump happens during the
+    session, after its open)."""
+    rng = np.random.default_rng(seed)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.003, len(dates))))
+    open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, 0.001, len(dates)))
+    for day, factor in (jumps or {}).items():
+        k = int(dates.get_loc(pd.Timestamp(day)))
+        close[k:] *= factor
+        open_[k + 1 :] *= factor
+    bars = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close),
+            "low": np.minimum(open_, close),
+            "close": close,
+            "volume": np.full(len(dates), 1e4),
+        },
+        index=pd.DatetimeIndex(dates, name="date"),
+    )
+    digest = hashlib.sha256(bars.to_csv().encode()).hexdigest()
+    return PriceHistory(ticker, bars, f"<ruin {ticker}>", digest)
+
+
+@dataclass(frozen=True)
+class RuinCase:
+    events: tuple[tuple[str, int], ...]
+    jumps: dict  # ticker -> {date: factor}
+    ruined_on: str | None  # expected at gross 50
+    end: str | None = None
+
+
+RUIN_CASES = {
+    # Book entered 03-21 (planned exit 03-28); SA +20% during 03-25: a loss of 25/3 x 20% of
+    # the decision equity at G = 50. The 04-01 event would open a second book.
+    "bust-mid-book": RuinCase(
+        (("2024-03-20T12:00", 1), ("2024-04-01T12:00", 1)),
+        {"SA": {"2024-03-25": 1.2}},
+        "2024-03-25",
+    ),
+    # The same jump during the entry session: ruined at the book's first close.
+    "bust-at-the-first-close": RuinCase(
+        (("2024-03-20T12:00", 1), ("2024-04-01T12:00", 1)),
+        {"SA": {"2024-03-21": 1.2}},
+        "2024-03-21",
+    ),
+    # Ruined at the close of the run's last session (2024-04-30).
+    "bust-on-the-last-session": RuinCase(
+        (("2024-04-24T12:00", 1),),
+        {"SB": {"2024-04-30": 1.25}},
+        "2024-04-30",
+    ),
+    # A counter-event is decided at the ruin close (exit at 03-26's open): not executed.
+    "bust-on-a-decision-close": RuinCase(
+        (("2024-03-20T12:00", 1), ("2024-03-25T17:00", -1)),
+        {"SA": {"2024-03-25": 1.2}},
+        "2024-03-25",
+    ),
+    # Two jumps: G = 50 is ruined on 03-25, G = 20 on 03-27, G = 1 survives and trades the
+    # second book (04-02 to 04-09).
+    "two-jumps": RuinCase(
+        (("2024-03-20T12:00", 1), ("2024-04-01T12:00", 1)),
+        {"SA": {"2024-03-25": 1.2}, "SB": {"2024-03-27": 1.25}},
+        "2024-03-25",
+    ),
+}
+
+
+def ruin_histories(case: RuinCase) -> dict[str, PriceHistory]:
+    out = {"BM": ruin_history("BM", SYN_DATES, 99)}
+    for k, ticker in enumerate((*SYN_LONG, *SYN_SHORT)):
+        out[ticker] = ruin_history(ticker, SYN_DATES, k, case.jumps.get(ticker))
+    return out
+
+
+def run_ruin(case: RuinCase, rules: RotationRules, costs: CostModel = DEFAULT_COSTS) -> Run:
+    return run_both(
+        ruin_histories(case),
+        SYN_LONG,
+        SYN_SHORT,
+        "BM",
+        make_events(case.events),
+        start=SYN_START,
+        end=case.end,
+        rules=rules,
+        costs=costs,
+    )
+
+
+GROSS_50 = RotationRules(hold_sessions=5, gross=50.0, max_gross=100.0)
+
+
+@pytest.mark.parametrize("name", list(RUIN_CASES))
+def test_ruin_parity(name):
+    """Backtrader stops at the ruin close exactly as the reference: equity on every session
+    (held after the ruin), fills (none after it), borrow charges, books."""
+    case = RUIN_CASES[name]
+    run = run_ruin(case, GROSS_50)
+    day = pd.Timestamp(case.ruined_on)
+    assert run.reference.ruined_on == day and run.engine.ruined_on == day
+    assert_parity(run)
+    equity = run.engine.equity
+    k = int(run.sessions.get_loc(day))
+    assert equity["equity"].iloc[k] <= 0 < equity["equity"].iloc[:k].min()
+    held = equity.iloc[k:]
+    assert (held == held.iloc[0]).all().all(), "equity.csv rows after the ruin are held"
+    assert (run.engine.fills["date"] <= day).all()
+    assert (run.engine.borrow["date"] <= day).all()
+    assert run.reference.books[-1].closed_by == "ruin"
+
+
+def test_ruin_decided_exit_is_not_executed():
+    """The counter-event's exit decided at the ruin close (fill 03-26) never happens."""
+    run = run_ruin(RUIN_CASES["bust-on-a-decision-close"], GROSS_50)
+    assert run.plan.decisions[int(run.sessions.get_loc(pd.Timestamp("2024-03-25")))].close
+    assert set(run.engine.fills["date"].dt.strftime("%m-%d")) == {"03-21"}
+    assert plan_books(run) == [("2024-03-21", "2024-03-26", "counter")]
+    assert executed_books(run) == [("2024-03-21", None, "ruin")]
+
+
+@pytest.mark.parametrize(("gross", "ruined_on"), [(1.0, None), (20.0, "2024-03-27")])
+def test_ruin_two_jumps_other_grosses(gross, ruined_on):
+    run = run_ruin(RUIN_CASES["two-jumps"], RotationRules(5, gross, 100.0))
+    assert run.engine.ruined_on == (pd.Timestamp(ruined_on) if ruined_on else None)
+    assert_parity(run)
+    if ruined_on is None:
+        assert [b[0] for b in plan_books(run)] == ["2024-03-21", "2024-04-02"]
+
+
+def test_ruin_by_hand():
+    """Flat prices, G = 50, no costs: a 20% jump of the only short during the entry session
+    loses 25 x 20% = 5 times the equity at the close; nothing after it trades."""
+    sessions = HAND_SESSIONS
+    bars = {
+        "L": hand_bars([10] * 6, [10] * 6),
+        "X": hand_bars([50, 50, 60, 60, 60, 60], [50, 60, 60, 60, 60, 60]),
+    }
+    events = [(ts("2024-03-26T12:00-04:00"), 1), (ts("2024-03-28T12:00-04:00"), -1)]
+    ref = reference_backtest(
+        bars,
+        sessions,
+        ["L"],
+        ["X"],
+        events,
+        hold=2,
+        gross=50.0,
+        commission=0.0,
+        slippage=0.0,
+        borrow=0.0,
+        cash=1000.0,
+    )
+    # L: +25 x 1000 / 10 = 2500 shares; X: -25 x 1000 / 50 = -500 shares, filled at 10 and 50.
+    # Close 03-27: cash 1000 - 25000 + 25000 = 1000; equity 1000 + 25000 - 500 x 60 = -4000.
+    assert ref.ruined_on == pd.Timestamp("2024-03-27")
+    np.testing.assert_allclose(ref.equity.to_numpy(), [1000, -4000, -4000, -4000, -4000, -4000])
+    np.testing.assert_allclose(ref.cash.to_numpy(), [1000] * 6)
+    assert len(ref.fills) == 2 and ref.borrow.empty
+    assert [(str(b.entry.date()), b.exit, b.closed_by) for b in ref.books] == [
+        ("2024-03-27", None, "ruin")
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 
 from backtests import cli, sweep
+from backtests.checkpoint import CheckpointError
 from backtests.config import ConfigError
 from backtests.grid import load_grid
 
@@ -115,7 +118,7 @@ def test_sweep_resumes_after_a_crash(small, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         sweep.run_sweep(grid, data, out, on_progress=crash_after_first_task)
-    saved = sweep.Checkpoint(out, grid).load()
+    saved = sweep.Checkpoint(out, grid, sweep.input_digests(data)).load()
     assert 0 < len(saved) < len(grid)
     resumed = sweep.run_sweep(grid, data, out)
     assert resumed.resumed == len(saved)
@@ -126,10 +129,10 @@ def test_sweep_resumes_after_a_crash(small, tmp_path):
 def test_sweep_refuses_another_grids_folder(small, tmp_path):
     grid, _, _ = small
     out = tmp_path / "shared"
-    sweep.Checkpoint(out, grid)
+    sweep.Checkpoint(out, grid, {})
     other = load_grid(write(tmp_path, SMALL_GRID.replace("[1, 5, 10]", "[2]")))
-    with pytest.raises(sweep.SweepError, match="another grid"):
-        sweep.Checkpoint(out, other)
+    with pytest.raises(CheckpointError, match="another grid"):
+        sweep.Checkpoint(out, other, {})
 
 
 def test_local_workers_and_dask_equal_the_serial_run(small, tmp_path):
@@ -235,3 +238,184 @@ def test_verification_failure_exits_1(capsys, monkeypatch, shared_market_data, t
     err = capsys.readouterr().err
     assert code == 1
     assert "disagree" in err
+
+
+# -- the checkpoint is keyed on the inputs (issue 11, defect 3) ---------------------------------
+
+UNIVERSE = ("META", "MSFT", "GOOGL", "AMZN", "AMAT", "LRCX", "KLAC", "ASML", "TER", "ENTG")
+UNIVERSE += ("MU", "WDC", "SNDK", "SPY")
+
+
+@pytest.fixture
+def prices(tmp_path, shared_market_data) -> Path:
+    """A private copy of the universe's price files, safe to edit."""
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    for ticker in UNIVERSE:
+        (folder / f"{ticker}.csv").write_bytes((shared_market_data / f"{ticker}.csv").read_bytes())
+    return folder
+
+
+def edit_a_price(folder: Path) -> None:
+    """META closes 10% higher on 2026-03-02 (its high too, so the bar stays valid)."""
+    path = folder / "META.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.startswith("2026-03-02,"):
+            date, open_, high, low, close, adj, volume = line.rstrip("\n").split(",")
+            high, close = (f"{float(v) * 1.1!r}" for v in (high, close))
+            lines[k] = ",".join((date, open_, high, low, close, adj, volume)) + "\n"
+    path.write_text("".join(lines))
+
+
+def sweep_cli(capsys, grid_file: Path, prices: Path, out: Path) -> tuple[int, str, str]:
+    args = ["sweep", str(grid_file), "--data-dir", str(prices), "--out", str(out), "--top", "0"]
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    return code, " ".join(captured.out.split()), captured.err
+
+
+@pytest.mark.parametrize("stopped", ["finished", "interrupted"])
+def test_an_edited_price_file_recomputes_every_config(stopped, capsys, prices, tmp_path):
+    grid_file = write(tmp_path, SMALL_GRID)
+    out = tmp_path / "out"
+    if stopped == "finished":
+        code, stdout, err = sweep_cli(capsys, grid_file, prices, out)
+        assert code == 0, err
+    else:
+        grid = load_grid(grid_file, [], csv_settings(prices))
+
+        def crash(n):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run_sweep(grid, sweep.load_sweep_data(grid), out, on_progress=crash)
+        assert len(list((out / ".checkpoint").glob("part-*.parquet"))) == 1
+    edit_a_price(prices)
+    code, stdout, err = sweep_cli(capsys, grid_file, prices, out)
+    assert code == 0, err
+    assert "(10 computed, 0 from the checkpoint)" in stdout
+    assert "META.csv" in err and "recomputing" in err
+    code, _, err = sweep_cli(capsys, grid_file, prices, tmp_path / "fresh")
+    assert code == 0, err
+    for name in ("sweep.csv", "sweep.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    sha = {Path(i["path"]).name: i["sha256"] for i in manifest["inputs"]}
+    assert sha["META.csv"] == hashlib.sha256((prices / "META.csv").read_bytes()).hexdigest()
+    # Unchanged inputs: the checkpoint is used again.
+    code, stdout, err = sweep_cli(capsys, grid_file, prices, out)
+    assert "(0 computed, 10 from the checkpoint)" in stdout
+
+
+# -- grid size and dates are checked before any work (defects 8 and 21) --------------------------
+
+TEN_KEYS = (
+    "run.cash",
+    "run.benchmark",
+    "run.name",
+    "strategy.hold_sessions",
+    "strategy.gross",
+    "strategy.max_gross",
+    "costs.commission_bps",
+    "costs.slippage_bps",
+    "costs.borrow_bps",
+    "data.deadline_s",
+)
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(capsys, tmp_path):
+    def values(key: str) -> str:
+        text = key in ("run.benchmark", "run.name")
+        return ", ".join(f'"N{k}"' if text else str(k + 1) for k in range(10))
+
+    lines = [f'"{key}" = [{values(key)}]' for key in TEN_KEYS]
+    grid_file = write(tmp_path, "[grid]\n" + "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_grid(grid_file)
+    message = str(info.value)
+    assert "10,000,000,000 combinations" in message and "1,000,000" in message
+    code = cli.main(["sweep", str(grid_file), "--data-dir", "/nowhere"])
+    err = capsys.readouterr().err
+    assert code == 2 and "10,000,000,000" in err
+
+
+def test_the_limit_counts_combinations_before_exclusions(tmp_path):
+    from backtests.grid import MAX_COMBINATIONS
+
+    n = MAX_COMBINATIONS // 1000 + 1
+    text = (
+        f'[grid]\n"costs.slippage_bps" = [{", ".join(map(str, range(n)))}]\n'
+        f'"costs.commission_bps" = [{", ".join(map(str, range(1000)))}]\n'
+        '[[exclude]]\n"costs.slippage_bps" = 0\n'
+    )
+    with pytest.raises(ConfigError, match=f"{n * 1000:,} combinations"):
+        load_grid(write(tmp_path, text))
+
+
+def test_grid_digest_is_unchanged_by_the_streamed_hash(tmp_path):
+    """Default folder names and checkpoints of earlier sweeps stay valid."""
+    grid = load_grid(write(tmp_path, SMALL_GRID))
+    blob = json.dumps(
+        {
+            "base": grid.base.resolved(),
+            "keys": grid.keys,
+            "values": [
+                [v.isoformat() if hasattr(v, "isoformat") else v for v in vs] for vs in grid.values
+            ],
+            "combinations": grid.combinations.tolist(),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    assert grid.digest == hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize(
+    ("grid_text", "fragment"),
+    [
+        ('"run.end" = [2026-08-14, 2025-01-02]', "2025-01-02"),
+        ('"run.start" = [2025-01-01, 2030-01-02]', "2030-01-02"),
+    ],
+)
+def test_a_combination_without_sessions_is_refused_before_any_work(
+    grid_text, fragment, capsys, shared_market_data, tmp_path
+):
+    text = f'[run]\nstart = 2025-01-01\n[grid]\n"strategy.hold_sessions" = [1, 5]\n{grid_text}\n'
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "sweep",
+            str(write(tmp_path, text)),
+            "--data-dir",
+            str(shared_market_data),
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "combination" in lines[0] and fragment in lines[0], err
+    assert not out.exists()
+
+
+def test_a_sweep_folder_of_the_previous_version_is_taken_over(capsys, shared_market_data, tmp_path):
+    """Its manifest says "capex-rotation sweep" and lists no files; its checkpoint records no
+    input digests: the sweep recomputes, and removes the old heatmap it does not draw again."""
+    grid_file = write(tmp_path, SMALL_GRID)
+    grid = load_grid(grid_file, [], csv_settings(shared_market_data))
+    out = tmp_path / "old"
+    (out / ".checkpoint").mkdir(parents=True)
+    (out / ".checkpoint" / "grid.json").write_text(json.dumps({"digest": grid.digest}))
+    (out / ".checkpoint" / "part-000000000-000004.parquet").write_bytes(b"stale")
+    (out / "manifest.json").write_text(json.dumps({"tool": "capex-rotation sweep"}))
+    (out / "sweep.csv").write_text("old")
+    (out / "heatmap_sharpe_old.png").write_bytes(b"old")
+    code, stdout, err = sweep_cli(capsys, grid_file, shared_market_data, out)
+    assert code == 0, err
+    assert "an earlier version wrote it" in err and "replacing the previous sweep" in err
+    assert "(10 computed, 0 from the checkpoint)" in stdout
+    assert not (out / "heatmap_sharpe_old.png").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["tool"], manifest["kind"]) == ("capex-rotation", "sweep")

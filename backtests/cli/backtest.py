@@ -44,14 +44,16 @@ def backtest(
 ) -> None:
     """Run the rotation backtest and write its run folder (tear sheet, metrics, CSVs)."""
     from backtests.config import load_config, with_cli_options
-    from backtests.publish import publish
+    from backtests.publish import DEFAULT_REPORTS_DIR, publish
     from backtests.runner import run_backtest
-    from reports.run_folder import check_destination
+    from reports.output_folder import check_can_create, check_destination
 
     config = load_config(config_file, overrides or [])
     config = with_cli_options(config, data_dir, events, start, end)
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "backtest")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_REPORTS_DIR / f"{config.run.name}-{'0' * 10}")
     with err.status("starting", spinner="dots") as status:
         if news:
             from backtests.news_backtest import run_with_news
@@ -74,7 +76,42 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _money(value: float | None) -> str:
+    """Whole units with separators; a huge amount (a ruin can reach 1e305) in 3 digits."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3g}" if abs(value) >= 1e15 else f"{value:,.0f}"
+
+
+def _ruined(facts: dict, folder: Path) -> None:
+    """A ruined run: the ruin instead of metrics (they are undefined), then the facts."""
+    out.print(f"Capex rotation, {facts['first_session']} to {facts['last_session']}")
+    out.print(
+        f"[bold red]RUINED on {facts['ruined_on']} (equity {_money(facts['equity_at_ruin'])} "
+        "at that close)[/bold red]",
+        soft_wrap=True,
+    )
+    out.print(
+        "Equity reached zero or below: the run ended at that close (no fill after it, equity "
+        "held), so its return metrics are undefined."
+    )
+    costs = facts["costs"]
+    table = Table(show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("Books opened", str(facts["books_opened"]))
+    table.add_row("Sessions invested", f"{facts['days_invested']} of {facts['sessions']}")
+    table.add_row("Costs paid", _money(costs["total"]))
+    table.add_row("Lowest equity", _money(facts["min_equity"]))
+    out.print(table)
+    out.print("Results are in-sample: the event list was chosen with hindsight.")
+    out.print(f"Report: {folder}")
+
+
 def _summary(facts: dict, metrics: dict, folder: Path) -> None:
+    if facts.get("ruined_on"):
+        _ruined(facts, folder)
+        return
     strategy, bench = metrics["strategy"], metrics["benchmark"]
     table = Table(title=f"Capex rotation, {facts['first_session']} to {facts['last_session']}")
     table.add_column("")

@@ -41,10 +41,12 @@ def compare(
 ) -> None:
     """Compare runs: equity curves, drawdowns and a metrics table side by side (index.html)."""
     from reports.compare import load_runs, write_comparison
+    from reports.output_folder import check_destination
     from reports.run_index import pct
 
     destination = out_dir or default_destination(run_dirs)
     runs = load_runs(run_dirs, destination)
+    check_destination(destination, "compare")
     page = write_comparison(runs, destination, argv=sys.argv[1:])
     table = Table(title=f"{len(runs)} runs")
     for column in ("Run", "Total return", "Sharpe", "Max drawdown", "Books"):

@@ -64,7 +64,7 @@ def event_study(
     from backtests.config import load_config, with_cli_options
     from backtests.research.event_study import StudyWindow, parse_pair, run_event_study
     from reports.event_study_report import write_event_study
-    from reports.run_folder import check_destination
+    from reports.output_folder import check_can_create, check_destination
 
     pre, post = parse_pair(window, "--window")
     est_start, est_end = parse_pair(estimation, "--estimation")
@@ -72,8 +72,10 @@ def event_study(
     wanted = [c.strip() for text in categories or [] for c in text.split(",") if c.strip()]
     config = load_config(config_file, overrides or [])
     config = with_cli_options(config, data_dir, events, start, end)
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "event-study")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_DIR / f"{config.run.name}-{'0' * 10}")
 
     started = time.perf_counter()
     with err.status("starting", spinner="dots") as status:
@@ -101,7 +103,6 @@ def _manifest(config, study) -> dict:
 
     facts = {k: v for k, v in study.facts.items() if k != "seconds"}
     return {
-        "tool": "capex-rotation event-study",
         "command": sys.argv[1:],
         "config": config.resolved(),
         "event_study": facts,

@@ -7,6 +7,8 @@ Every command prints rich tables on stdout; bad input raises a CapexRotationErro
 from __future__ import annotations
 
 import csv
+import math
+import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -42,6 +44,8 @@ class InvalidEventsFile(CapexRotationError):
     """``events validate`` found problems (they are listed before this one-line error)."""
 
 
+SHOWN_TRIGGERS = 200  # rows of the triggers table; the events file holds them all
+
 RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="Rules TOML (default: the bundled data/news/rules.toml)."),
@@ -54,9 +58,77 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on e
 
 
 def _threshold(min_score: float | None) -> float | None:
+    if min_score is not None and not math.isfinite(min_score):
+        raise DataError(f"--min-score {min_score}: must be a finite number above 0")
     if min_score is not None and min_score <= 0:
         raise DataError(f"--min-score {min_score:g}: must be above 0")
     return min_score
+
+
+def _window(hours: float | None) -> float | None:
+    if hours is not None and not math.isfinite(hours):
+        raise DataError(f"--window {hours}: must be a finite number of hours, 0 or more")
+    if hours is not None and hours < 0:
+        raise DataError(f"--window {hours:g}: must be 0 or more hours")
+    return hours
+
+
+# Characters a terminal would act on rather than show: C0 and C1 controls (ESC starts colour,
+# title and cursor sequences; 0x9B is CSI on its own), DEL, and the bidirectional overrides
+# that reorder what is shown. Text read from files is printed with these escaped.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown as escapes (``\\x1b``, ``\\u202e``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _say(text: str, stream: Console | None = None) -> None:
+    """Print plain text (no markup) read from files, escaped for the terminal."""
+    (stream or out).print(printable(text), markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_out(out_file: Path, inputs: Sequence[Path], overwrite: bool) -> None:
+    """Refuse an ``--out`` that would lose a file of the user's: a folder, anything but a
+    regular file, one of the inputs (news or rules), or an existing file that is not an events
+    file written by ``classify`` (unless ``overwrite``). An empty file holds nothing to lose."""
+    import os
+
+    from data.news.triggers import TRIGGER_COLUMNS
+
+    if out_file.is_dir():
+        raise DataError(
+            f"--out {out_file} is a folder; give the events file's name, e.g. "
+            f"{out_file / 'events.csv'}"
+        )
+    if not os.path.lexists(out_file):
+        return
+    for source in inputs:
+        try:
+            same = os.path.samefile(out_file, source)
+        except OSError:
+            same = False
+        if same:
+            raise DataError(
+                f"--out {out_file} is the input {source}; write the events to another file"
+            )
+    if out_file.is_symlink() or not out_file.is_file():
+        raise DataError(f"--out {out_file} is not a regular file; write the events to a file")
+    if overwrite:
+        return
+    try:
+        with out_file.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError as exc:
+        raise DataError(f"cannot read --out {out_file}: {exc.strerror or exc}") from None
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    if head and first != ",".join(TRIGGER_COLUMNS).encode():
+        raise DataError(
+            f"--out {out_file} exists and is not an events file written by `events classify` "
+            "(its first line is not our header); choose another file, or pass --overwrite to "
+            "replace it"
+        )
 
 
 def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
@@ -71,10 +143,10 @@ def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
         table.add_row(
             t.known_at.isoformat(),
             f"{t.direction:+d}",
-            Text(t.category),
+            Text(printable(t.category)),
             f"{t.score:g}",
-            Text(t.headline),
-            Text("; ".join(t.sources)),
+            Text(printable(t.headline)),
+            Text(printable("; ".join(t.sources))),
         )
     return table
 
@@ -101,6 +173,13 @@ def classify_command(
         float | None,
         typer.Option("--window", help="Dedup window in hours (default: the rules', 36)."),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace --out even if it is not an events file written by classify.",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Classify headlines into triggers and write an events file the backtest reads."""
@@ -109,45 +188,41 @@ def classify_command(
     from data.news.rules import load_rules
     from data.news.triggers import classify_news, events_csv_text
 
-    if window is not None and window < 0:
-        raise DataError(f"--window {window:g}: must be 0 or more hours")
+    threshold, window = _threshold(min_score), _window(window)
+    if out_file is not None:
+        _check_out(out_file, [*inputs, *([rules_file] if rules_file else [])], overwrite)
     rules = load_rules(rules_file)
-    batch, classified, triggers = classify_news(
-        inputs, rules, skip_bad, _threshold(min_score), window
-    )
+    batch, classified, triggers = classify_news(inputs, rules, skip_bad, threshold, window)
     if out_file is not None:  # written first: the report below may go to a closed pipe
         write_bytes_atomically(out_file, events_csv_text(triggers).encode("utf-8"))
     if batch.bad_rows:
-        err.print(
-            f"skipped {len(batch.bad_rows)} bad rows (first: {batch.bad_rows[0]})",
-            markup=False,
-            highlight=False,
-        )
+        _say(f"skipped {len(batch.bad_rows)} bad rows (first: {batch.bad_rows[0]})", err)
     if explain_all:
         for entry in classified:
             out.print(
-                f"[bold]{entry.item.published_at.isoformat()}[/] {escape(entry.item.label)}: "
-                f"{escape(entry.item.headline)}",
+                f"[bold]{entry.item.published_at.isoformat()}[/] "
+                f"{escape(printable(entry.item.label))}: {escape(printable(entry.item.headline))}",
                 markup=True,
                 highlight=False,
                 soft_wrap=True,
             )
             for line in explain(entry.verdict):
-                out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+                _say("  " + line)
     fired = sum(e.verdict.triggered for e in classified)
-    out.print(_triggers_table(triggers, "Triggers"))
-    out.print(
+    shown = triggers[:SHOWN_TRIGGERS]
+    title = "Triggers" if len(shown) == len(triggers) else f"First {len(shown)} triggers"
+    out.print(_triggers_table(shown, title))
+    if len(shown) < len(triggers):
+        where = f"all are in {out_file}" if out_file else "pass --out FILE to keep them all"
+        _say(f"... and {len(triggers) - len(shown)} more triggers ({where})")
+    _say(
         f"{len(batch.items)} headlines read, {fired} triggered, {len(triggers)} triggers after "
-        f"merging the same story (rules {rules.path})",
-        markup=False,
-        highlight=False,
+        f"merging the same story (rules {rules.path})"
     )
     if out_file is not None:
-        out.print(f"Events: {out_file}", markup=False, highlight=False)
+        _say(f"Events: {out_file}")
         if not triggers:
-            err.print(
-                f"warning: no headline triggered; {out_file} holds a header only", markup=False
-            )
+            _say(f"warning: no headline triggered; {out_file} holds a header only", err)
 
 
 def _extra_columns(path: Path) -> dict[str, dict[str, str]]:
@@ -198,7 +273,7 @@ def list_command(
             f"{', '.join(calendar.categories)})"
         )
     extra = _extra_columns(file) if file is not None else {}
-    table = Table(title=Text(f"Events in {calendar.path}"), box=box.SIMPLE_HEAVY)
+    table = Table(title=Text(printable(f"Events in {calendar.path}")), box=box.SIMPLE_HEAVY)
     table.add_column("id", overflow="fold", ratio=1)
     table.add_column("known_at", overflow="fold")
     table.add_column("dir", justify="right", no_wrap=True)
@@ -213,16 +288,16 @@ def list_command(
             continue
         sources = extra.get(event.id, {}).get("sources") or event.source
         table.add_row(
-            Text(event.id),
+            Text(printable(event.id)),
             event.known_at.isoformat(),
             f"{event.direction:+d}",
-            Text(event.category),
-            Text(event.headline),
-            Text(sources),
+            Text(printable(event.category)),
+            Text(printable(event.headline)),
+            Text(printable(sources)),
         )
         shown += 1
     out.print(table)
-    out.print(f"{shown} of {len(calendar)} events", markup=False, highlight=False)
+    _say(f"{shown} of {len(calendar)} events")
 
 
 @events_app.command("validate")
@@ -235,9 +310,9 @@ def validate_command(
 
     check = check_events_file(file)
     for problem in check.problems:
-        out.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
+        _say(f"problem: {problem}")
     for warning in check.warnings:
-        out.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        _say(f"warning: {warning}")
     if check.problems:
         raise InvalidEventsFile(
             f"{check.path}: {len(check.problems)} problem(s), listed above; the backtest "
@@ -324,12 +399,9 @@ def evaluate_command(
     if show_errors:
         for row, verdict in result.results:
             if (verdict.category or NONE) != (row.category or NONE):
-                out.print(
+                _say(
                     f"line {row.line}: {row.category or NONE} -> {verdict.category or NONE}: "
-                    f"{row.headline} ({verdict.reason})",
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
+                    f"{row.headline} ({verdict.reason})"
                 )
 
 

@@ -40,7 +40,10 @@ DEFINITIONS = {
     "hit_rate": "share of books whose P&L is positive (equity at the close of the exit session, "
     "or the last close if still open, minus equity at the decision close)",
     "sharpe": "mean(r) / std(r, ddof=1) x sqrt(252) of the daily returns over the whole run; "
-    "undefined with no book, or when the equity reaches zero or below at a close",
+    "undefined with no book",
+    "ruin": "a run whose equity reaches zero or below at a close is ruined: it ends at that "
+    "close, and its Sharpe, total return and hit rate are undefined (left out of the placebo "
+    "distribution)",
     "percentile": "100 x (#placebo < value + 0.5 x #placebo = value) / #placebo defined",
     "p_value": "one-sided, (1 + #placebo >= value) / (1 + #placebo defined)",
     "always_on": "the rotation rebalanced to its target weights at every close (long names "
@@ -121,9 +124,9 @@ def _notes(result: PlaceboResult) -> list[str]:
     for name, values in (("real calendar", result.real), ("always-on rotation", result.always_on)):
         if values["ruined_on"]:
             notes.append(
-                f"The {name} went bust: its equity reached {values['min_equity']:,.0f} at the "
-                f"close of {values['ruined_on']}; its Sharpe is undefined and its total return is "
-                f"{values['total_return']:.1%}."
+                f"The {name} was ruined: its equity reached {values['min_equity']:,.0f} at the "
+                f"close of {values['ruined_on']}, where the run ended; its Sharpe, total return "
+                "and hit rate are undefined."
             )
     return notes
 
@@ -133,7 +136,6 @@ def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
 
     setup = result.setup
     return {
-        "tool": "capex-rotation placebo",
         "command": sys.argv[1:],
         "config": setup.config.resolved(),
         "seed": result.seed,
@@ -166,8 +168,8 @@ def placebo(
     """Compare the real calendar's Sharpe, total return and hit rate with random calendars."""
     from backtests.config import load_config, with_cli_options
     from backtests.research.placebo import PlaceboError, prepare_placebo, run_placebo
+    from reports.output_folder import check_can_create, check_destination
     from reports.placebo_report import write_placebo_report
-    from reports.run_folder import check_destination
 
     if draws < 1:
         raise PlaceboError(f"--draws {draws}: need at least 1 draw")
@@ -178,8 +180,10 @@ def placebo(
     config = with_cli_options(
         load_config(config_file, overrides or []), data_dir, events, start, end
     )
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "placebo")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_PLACEBO_DIR / f"{config.run.name}-{'0' * 10}")
     started = time.perf_counter()
     with err.status("loading prices and events"):
         setup = prepare_placebo(config)

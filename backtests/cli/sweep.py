@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -80,66 +81,80 @@ def sweep(
     """Run every config of a grid through the fast engine; write sweep.parquet/csv and heatmaps."""
     from backtests.grid import load_grid
     from backtests.provenance import package_versions
-    from backtests.sweep import SweepError, load_sweep_data, results_table, run_sweep
-    from reports.metrics import METRICS
-    from reports.sweep_report import heatmap, rank, write_manifest, write_tables
+    from backtests.sweep import (
+        SweepError,
+        dask_client,
+        load_sweep_data,
+        results_table,
+        run_sweep,
+    )
+    from reports.metrics import RANKABLE
+    from reports.output_folder import check_destination
+    from reports.run_folder import InPlaceFolder
+    from reports.sweep_report import rank, sweep_files
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
     if scheduler and executor != "dask":
         raise SweepError("--scheduler needs --executor dask")
-    if metric not in METRICS:
-        raise SweepError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
+    if metric not in RANKABLE:
+        raise SweepError(f"--metric {metric!r}: choose one of {', '.join(RANKABLE)}")
     settings = {"data.source": "csv", "data.dir": str(data_dir)} if data_dir else None
     grid = load_grid(grid_file, overrides or [], settings)
     pairs = _heatmap_pairs(grid, heatmaps)
     folder = (out_dir or DEFAULT_SWEEPS_DIR / f"{grid.name}-{grid.digest}").resolve()
+    check_destination(folder, "sweep", staged=False)  # before loading: a refusal costs nothing
 
-    started = time.perf_counter()
-    with err.status("loading prices and events"):
-        data = load_sweep_data(grid)
-    loaded = time.perf_counter()
-    progress = progress_bar("sweep", err)
-    try:
-        with progress:
-            task = progress.add_task("configs", total=len(grid))
-            result = run_sweep(
-                grid,
-                data,
-                folder,
-                executor,
-                workers,
-                scheduler,
-                on_progress=lambda n: progress.advance(task, n),
-            )
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted: finished configs are kept in {folder / '.checkpoint'}; rerun the "
-            "same command to continue"
-        ) from None
+    with ExitStack() as stack:
+        # A scheduler is asked first: if it does not answer, nothing else is done.
+        client = (
+            stack.enter_context(dask_client(workers, scheduler)) if executor == "dask" else None
+        )
+        started = time.perf_counter()
+        with err.status("loading prices and events"):
+            data = load_sweep_data(grid)
+        loaded = time.perf_counter()
+        progress = progress_bar("sweep", err)
+        try:
+            with progress:
+                task = progress.add_task("configs", total=len(grid))
+                result = run_sweep(
+                    grid,
+                    data,
+                    folder,
+                    executor,
+                    workers,
+                    scheduler,
+                    on_progress=lambda n: progress.advance(task, n),
+                    client=client,
+                )
+        except KeyboardInterrupt:
+            if not (folder / ".checkpoint").is_dir():
+                raise Interrupted(
+                    "interrupted before the sweep started; nothing was written"
+                ) from None
+            raise Interrupted(
+                f"interrupted: finished configs are kept in {folder / '.checkpoint'}; rerun the "
+                "same command to continue"
+            ) from None
     computed_at = time.perf_counter()
 
     table = results_table(grid, result.table)
-    write_tables(folder, table)
-    for x, y in pairs:
-        heatmap(table, metric, x, y, folder / f"heatmap_{metric}_{_slug(x)}_{_slug(y)}.png")
     elapsed = computed_at - loaded
-    write_manifest(
-        folder,
-        {
-            "tool": "capex-rotation sweep",
-            "grid": grid.path,
-            "grid_digest": grid.digest,
-            "configs": len(grid),
-            "keys": list(grid.keys),
-            "base_config": grid.base.resolved(),
-            "executor": executor,
-            "workers": workers,
-            "inputs": [{"path": h.source, "sha256": h.sha256} for h in data.histories.values()]
-            + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
-            "packages": package_versions(),
-        },
-    )
+    manifest = {
+        "grid": grid.path,
+        "grid_digest": grid.digest,
+        "configs": len(grid),
+        "keys": list(grid.keys),
+        "base_config": grid.base.resolved(),
+        "executor": executor,
+        "workers": workers,
+        "inputs": [{"path": h.source, "sha256": h.sha256} for h in data.histories.values()]
+        + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
+        "packages": package_versions(),
+    }
+    with InPlaceFolder.open(folder, "sweep") as target:
+        target.commit(sweep_files(table, metric, pairs), manifest)
     ranked = rank(table, metric)
     _print_top(ranked.head(top), grid, metric)
     out.print(
@@ -148,10 +163,6 @@ def sweep(
     )
     if verify_top:
         _verify(grid, data, ranked.head(verify_top)["config"].tolist())
-
-
-def _slug(key: str) -> str:
-    return key.replace(".", "-")
 
 
 SHORT_NAMES = {
@@ -179,20 +190,32 @@ def _show(value: Any) -> str:
 
 
 def _print_top(rows: pd.DataFrame, grid: Grid, metric: str) -> None:
+    """The best configs (``rows``, ranked): a ruined config comes last and shows "RUINED" and
+    the date of its ruin close instead of its (undefined) metrics."""
+    from reports.sweep_report import ruined
+
     if rows.empty:
         return
     shown = list(dict.fromkeys((metric, "total_return", "max_drawdown", "books", "costs")))
     table = Table(title=f"Top configs by {metric}", box=box.SIMPLE_HEAD)
-    lines = [
-        [_show(row["config"]), *(_show(row[k]) for k in grid.keys), *(_show(row[m]) for m in shown)]
-        for row in rows.to_dict("records")
-    ]
+    bust = ruined(rows).to_numpy()
+    lines = []
+    for row, is_ruined in zip(rows.to_dict("records"), bust, strict=True):
+        values = [_show(row[m]) for m in shown]
+        if is_ruined:
+            values = [f"RUINED {row['ruined_on']}"] + [""] * (len(shown) - 1)
+        lines.append([_show(row["config"]), *(_show(row[k]) for k in grid.keys), *values])
     headers = ("id", *(_short(k) for k in grid.keys), *(_short(m) for m in shown))
     for k, name in enumerate(headers):
         table.add_column(name, justify="right", min_width=max(len(line[k]) for line in lines))
     for line in lines:
         table.add_row(*line)
     out.print(table)
+    if bust.any():
+        out.print(
+            f"{int(bust.sum())} of the configs shown were ruined (equity <= 0 at a close, the run "
+            "ended there): their metrics are undefined and they rank last."
+        )
 
 
 def _verify(grid: Grid, data, indices: list[int]) -> None:

@@ -70,7 +70,7 @@ def walk_forward(
         run_walk_forward,
     )
     from backtests.sweep import load_sweep_data
-    from reports.run_folder import check_destination
+    from reports.output_folder import check_can_create, check_destination
     from reports.walk_forward_report import write_walk_forward_report
 
     periods = (parse_period(train, "--train"), parse_period(test, "--test"))
@@ -78,8 +78,10 @@ def walk_forward(
     settings = {"data.source": "csv", "data.dir": str(data_dir)} if data_dir else None
     grid = load_grid(grid_file, overrides or [], settings)
     check_grid(grid, metric)
-    if out_dir is not None:
-        check_destination(out_dir.resolve())
+    if out_dir is not None:  # before the run, so that it does not fail at its end
+        check_destination(out_dir, "walk-forward")
+    else:  # the default's name ends in a 10-character digest known after the run
+        check_can_create(DEFAULT_WALK_FORWARD_DIR / f"{grid.name}-{'0' * 10}")
     started = time.perf_counter()
     with err.status("loading prices and events"):
         data = load_sweep_data(grid)
@@ -107,7 +109,6 @@ def walk_forward(
         "Chosen by": f"{metric} on the train window",
     }
     manifest = {
-        "tool": "capex-rotation walk-forward",
         "command": sys.argv[1:],
         "grid": grid.path,
         "grid_digest": grid.digest,

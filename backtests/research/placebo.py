@@ -12,10 +12,11 @@ same config as the real calendar.
 Metrics (fast engine, README "Metrics"): ``sharpe``, ``total_return`` and ``hit_rate`` = the
 share of books whose P&L is positive (P&L = equity at the close of the book's exit session, or
 the last close for a book still open, minus equity at its decision close: every fill, cost and
-borrow fee of the episode). A calendar with no book has an undefined Sharpe and hit rate (NaN);
-so has the Sharpe of a run whose equity reaches zero or below at some close (``ruined_on``):
-returns of an equity that changes sign mean nothing. Undefined values are left out of the
-placebo distribution (``placebo_defined`` says how many draws count).
+borrow fee of the episode). A calendar with no book has an undefined Sharpe and hit rate (NaN).
+A draw whose equity reaches zero or below at some close is ruined (``ruined_on``; README "The
+rules": the run ends at that close): its Sharpe, total return and hit rate are all undefined,
+as every return-based metric of a ruined run. Undefined values are left out of the placebo
+distribution (``placebo_defined`` says how many draws count).
 
 Against the N placebo values of a metric that are defined (d_1..d_n):
 
@@ -142,8 +143,9 @@ def prepare_placebo(config: Config, source: Any | None = None) -> PlaceboSetup:
 def plan_metrics(setup: PlaceboSetup, plan: Plan) -> dict[str, Any]:
     """Fast-engine metrics of one plan with the config's gross, costs and cash.
 
-    ``min_equity`` is the lowest close equity; if it is <= 0 the run was ruined
-    (``ruined_on`` is that close) and its return metrics are undefined (NaN).
+    ``min_equity`` is the lowest close equity; if it is <= 0 the run was ruined at its first
+    close at or below zero (``ruined_on``) and ended there: the fast engine then leaves every
+    return-based metric undefined (NaN), Sharpe, total return and hit rate included.
     """
     evaluation = evaluate(
         plan_arrays(setup.market, plan, setup.borrow), setup.batch, setup.strategy
@@ -197,17 +199,35 @@ def always_on_returns(setup: PlaceboSetup) -> pd.Series:
 
 
 def always_on_metrics(setup: PlaceboSetup) -> dict[str, Any]:
-    """Sharpe and total return of :func:`always_on_returns` (README "Metrics" definitions)."""
+    """Sharpe and total return of :func:`always_on_returns` (README "Metrics" definitions).
+
+    Ruined like any run at its first close with equity <= 0 (a daily return <= -100%): it
+    ends there (equity held), and its Sharpe and total return are undefined.
+    """
     r = always_on_returns(setup).to_numpy()
+    cash = float(setup.batch.cash[0])
+    equity = cash * np.cumprod(1 + r)
+    bad = ~(equity > 0)
+    if bad.any():
+        first = int(bad.argmax())
+        equity[first:] = equity[first]
+        return {
+            "sharpe": float("nan"),
+            "total_return": float("nan"),
+            "hit_rate": float("nan"),
+            "books": 0,
+            "final_equity": float(equity[-1]),
+            "min_equity": float(min(equity.min(), cash)),
+            "ruined_on": setup.market.sessions[first].date().isoformat(),
+        }
     std = r.std(ddof=1)
-    equity = float(setup.batch.cash[0]) * np.cumprod(1 + r)
     return {
         "sharpe": float(r.mean() / std * np.sqrt(252)) if std > 0 else float("nan"),
         "total_return": float(np.prod(1 + r) - 1),
         "hit_rate": float("nan"),
         "books": 0,
         "final_equity": float(equity[-1]),
-        "min_equity": float(min(equity.min(), setup.batch.cash[0])),
+        "min_equity": float(min(equity.min(), cash)),
         "ruined_on": "",
     }
 

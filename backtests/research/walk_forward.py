@@ -11,9 +11,10 @@ Train. Every config of the grid is run by the fast engine on the train sessions 
 own backtest (flat at the train start, a book still open at the train end marked to its last
 close): no bar after the train window is read. The chosen config has the best value of the
 metric (highest, or lowest for metrics where lower is better, as in ``capex-rotation sweep``);
-undefined values (NaN) never win; ties go to the lowest config index. If no config has a defined
-value (e.g. no book opened, so no Sharpe) the window stays flat: zero returns on its test
-sessions, and the reason is recorded.
+undefined values (NaN) never win, nor do configs ruined on the train window (equity <= 0 at a
+close; README "The rules"), even for a metric still defined for them (costs, books...); ties go
+to the lowest config index. If no config has a defined value (e.g. no book opened, so no
+Sharpe) the window stays flat: zero returns on its test sessions, and the reason is recorded.
 
 Test. The chosen config runs fresh from the close of the last train session (flat; the first
 possible fill is the open of the first test session, so an event entering on that session is
@@ -27,6 +28,11 @@ Stitching. The out-of-sample equity compounds the test windows' returns from the
 cash: equity_t = cash x prod(1 + r_s, s <= t). Each test window runs from the equity carried
 out of the previous one, so the stitched equity is exact for every cost model (with whole
 shares or a size-dependent cost, returns depend on the equity's level).
+
+Ruin out of sample. A chosen config ruined on its test window ends there like any run (its
+equity held, so zero returns after the ruin close; its ``oos_*`` metrics undefined), and so
+does the stitched account: the stitched equity is held from that close, and every later window
+is ``ruined`` (not traded, zero returns), its reason naming the ruin session.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from backtests.sweep import (
 )
 from data.errors import CapexRotationError
 from data.market import align, resolve_sessions
-from reports.metrics import METRICS
+from reports.metrics import RANKABLE
 from strategies.engines.fast import borrow_rates, evaluate
 from strategies.engines.plan_arrays import plan_arrays
 
@@ -136,8 +142,8 @@ def make_windows(
 
 
 def check_grid(grid: Grid, metric: str) -> None:
-    if metric not in METRICS:
-        raise WalkForwardError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
+    if metric not in RANKABLE:
+        raise WalkForwardError(f"--metric {metric!r}: choose one of {', '.join(RANKABLE)}")
     bad = [key for key in grid.keys if key in FORBIDDEN_GRID_KEYS]
     if bad:
         raise WalkForwardError(
@@ -162,9 +168,18 @@ def train_table(grid: Grid, data: SweepData, first: pd.Timestamp, last: pd.Times
     return pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
 
 
+def ruined(table: pd.DataFrame) -> np.ndarray:
+    """True for configs of ``table`` ruined on its sessions (non-empty ``ruined_on``)."""
+    if "ruined_on" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    days = table["ruined_on"]
+    return (days.notna() & (days.astype(str) != "")).to_numpy()
+
+
 def choose(table: pd.DataFrame, metric: str) -> int | None:
-    """The best config of ``table`` by ``metric`` (None if no value is defined)."""
-    values = table[metric].to_numpy(dtype=float)
+    """The best config of ``table`` by ``metric`` (None if no value is defined); a ruined
+    config's value counts as undefined."""
+    values = np.where(ruined(table), np.nan, table[metric].to_numpy(dtype=float))
     if not np.isfinite(values).any():
         return None
     values = np.where(np.isfinite(values), values, np.nan)
@@ -176,6 +191,7 @@ def choose(table: pd.DataFrame, metric: str) -> int | None:
 class OutOfSample:
     returns: np.ndarray  # on the test sessions
     metrics: dict[str, float]
+    ruined_on: str = ""  # the ruin session inside the test window, if any
 
 
 def run_test_window(
@@ -197,8 +213,16 @@ def run_test_window(
         batch = dataclasses.replace(batch, cash=np.array([float(cash)]))
     ev = evaluate(arrays, batch, strategy)
     equity = ev.equity[0]
-    values = {name: float(v[0]) for name, v in metrics_of(ev).items()}
-    return OutOfSample(returns=equity[1:] / equity[:-1] - 1, metrics=values)
+    values = metrics_of(ev)
+    ruin = int(ev.ruined_on[0])
+    ruined_on = market.sessions[ruin].date().isoformat() if ruin >= 0 else ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = equity[1:] / equity[:-1] - 1
+    if ruined_on:  # held after the ruin close: no return (0/0 when it was exactly zero)
+        k = int(np.flatnonzero(~(equity > 0))[0])
+        returns[k:] = 0.0
+    numbers = {name: float(v[0]) for name, v in values.items()}
+    return OutOfSample(returns=returns, metrics=numbers, ruined_on=ruined_on)
 
 
 @dataclass
@@ -238,6 +262,7 @@ def run_walk_forward(
     bench = bench_market.benchmark_returns().to_numpy()
     rows, tables, parts = [], [], []
     carried = float(grid.base.run.cash)  # the OOS equity each test window starts from
+    account_ruined = ""  # the session the stitched out-of-sample account was ruined on
     for w in windows:
         table = train_table(grid, data, sessions[w.train_first], sessions[w.train_last])
         tables.append(table)
@@ -251,14 +276,26 @@ def run_walk_forward(
             "test_end": test_sessions[-1].date().isoformat(),
             "train_sessions": w.train_last - w.train_first + 1,
             "test_sessions": len(test_sessions),
-            "configs_defined": int(np.isfinite(table[metric].to_numpy(dtype=float)).sum()),
+            "configs_defined": int(
+                np.isfinite(np.where(ruined(table), np.nan, table[metric].to_numpy(float))).sum()
+            ),
         }
-        if chosen is None:
+        oos: dict[str, float] = {}
+        is_row: dict[str, float] = {}
+        undefined = bool(account_ruined)  # the window's OOS total return
+        if account_ruined:
+            chosen = None
+            returns = np.zeros(len(test_sessions))
+            row.update(config=None, status="ruined")
+            row["reason"] = (
+                f"the out-of-sample account was ruined on {account_ruined}: nothing trades after it"
+            )
+        elif chosen is None:
             returns = np.zeros(len(test_sessions))
             row.update(config=None, status="flat")
-            row["reason"] = f"no config has a defined {metric} on the train window (no book)"
-            oos: dict[str, float] = {}
-            is_row: dict[str, float] = {}
+            row["reason"] = (
+                f"no config has a defined {metric} on the train window (no book, or all ruined)"
+            )
         else:
             run = run_test_window(
                 grid, data, chosen, sessions[w.train_last], sessions[w.test_last], carried
@@ -267,12 +304,18 @@ def run_walk_forward(
             oos = run.metrics
             is_row = table.loc[table["config"] == chosen].iloc[0].to_dict()
             row.update(config=chosen, status="chosen", reason="")
+            if run.ruined_on:
+                account_ruined, undefined = run.ruined_on, True
+                row["reason"] = (
+                    f"ruined on {run.ruined_on} (equity <= 0 at that close): the "
+                    "out-of-sample run ends there"
+                )
         for key in grid.keys:
             row[key] = cell(grid.params(chosen)[key]) if chosen is not None else None
         for name in dict.fromkeys((metric, "sharpe")):
             row[f"is_{name}"] = float(is_row.get(name, np.nan))
             row[f"oos_{name}"] = float(oos.get(name, np.nan))
-        row["oos_total_return"] = float(np.prod(1 + returns) - 1)
+        row["oos_total_return"] = np.nan if undefined else float(np.prod(1 + returns) - 1)
         row["oos_books"] = int(oos.get("books", 0))
         rows.append(row)
         carried *= float(np.prod(1 + returns))

@@ -88,7 +88,10 @@ class Verdict:
 
 
 def _spans(patterns: Sequence[Pattern], headline: Headline, gap: int) -> list[tuple[int, int]]:
-    return [span for p in patterns for span in p.find(headline, gap)]
+    live = headline.candidates
+    if live.isdisjoint(patterns):
+        return []
+    return [span for p in patterns if p in live for span in p.find(headline, gap)]
 
 
 def _in_scope(headline: Headline, start: int, stop: int, breaks: frozenset[str]) -> bool:
@@ -111,10 +114,21 @@ class _Negations:
         self.headline = headline
         self.window = rules.negation_window
         self.breaks = rules.scope_breaks
-        self.before = shared[0] + _spans(category.negations, headline, rules.max_gap)
-        self.after = shared[1] + _spans(category.negations_after, headline, rules.max_gap)
+        self._rules, self._category, self._shared = rules, category, shared
+        self.before: list[tuple[int, int]] = []
+        self.after: list[tuple[int, int]] = []
+        self._found = False
+
+    def _find(self) -> None:
+        """The cue spans, found on the first signal match (most categories have none)."""
+        gap = self._rules.max_gap
+        self.before = self._shared[0] + _spans(self._category.negations, self.headline, gap)
+        self.after = self._shared[1] + _spans(self._category.negations_after, self.headline, gap)
+        self._found = True
 
     def cue_for(self, span: tuple[int, int]) -> tuple[int, int] | None:
+        if not self._found:
+            self._find()
         first, last = span
         for cue in self.before:
             near = cue[1] < first and first - cue[1] - 1 <= self.window
@@ -137,9 +151,13 @@ def _score(
     negations = _Negations(rules, category, headline, shared)
     hits = []
     for signal in category.signals:
+        if headline.candidates.isdisjoint(signal.patterns):
+            continue
         negated: Hit | None = None
         live: Hit | None = None
         for pattern in signal.patterns:
+            if pattern not in headline.candidates:
+                continue
             for span in pattern.find(headline, rules.max_gap):
                 cue = negations.cue_for(span)
                 hit = Hit(
@@ -192,6 +210,7 @@ def classify_headline(
     """
     limit = rules.threshold if threshold is None else threshold
     words = Headline(headline)
+    words.candidates = rules.index.candidates(words)
     actors = find_actors(words, rules, tickers)
     global_veto = _spans(rules.vetoes, words, rules.max_gap)
     shared = (

@@ -22,8 +22,10 @@ with file and line. Files with bad rows are refused unless the caller asks to sk
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import re
 import xml.parsers.expat
 import xml.sax
 from collections.abc import Iterable, Sequence
@@ -38,6 +40,7 @@ from data.errors import DataError, where
 from data.events import parse_known_at
 from data.textfiles import csv_rows, decode_text, read_input
 
+_RECORD_ENDS = re.compile(r"\r\n|\r|\n")
 NEWS_COLUMNS = ("published_at", "headline", "source", "url", "summary", "tickers")
 REQUIRED_NEWS_COLUMNS = ("published_at", "headline")
 _FORMATS = {
@@ -174,8 +177,13 @@ def _item(
         url=_text(fields.get("url")),
         summary=_text(fields.get("summary")),
         tickers=tuple(str(t).strip().upper() for t in tickers if str(t).strip()),
-        origin=where(Path(path).name, line),
+        origin=where(_file_name(path), line),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _file_name(path: str) -> str:
+    return Path(path).name
 
 
 def _text(value: object) -> str:
@@ -218,13 +226,18 @@ def _read_jsonl(text: str, path: str) -> tuple[list[NewsItem], list[BadRow]]:
         )
     items: list[NewsItem] = []
     bad: list[BadRow] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only CR and LF end a record: JSON allows U+2028, U+0085... raw inside strings (which
+    # str.splitlines would split on), and forbids raw CR and LF there.
+    for number, line in enumerate(_RECORD_ENDS.split(text), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             bad.append(BadRow(path, number, None, f"not valid JSON ({exc.msg}, char {exc.colno})"))
+            continue
+        except RecursionError:
+            bad.append(BadRow(path, number, None, "not read: JSON nested too deeply"))
             continue
         if not isinstance(record, dict):
             bad.append(BadRow(path, number, None, "not a JSON object"))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from data.errors import DataError
-from data.news.patterns import Pattern, compile_pattern
+from data.news.patterns import Pattern, PatternIndex, compile_pattern
 
 BUNDLED_RULES = "rules.toml"
 
@@ -73,6 +74,26 @@ class Rules:
     vetoes: tuple[Pattern, ...]
     actors: tuple[Actor, ...]
     categories: tuple[Category, ...]
+    index: PatternIndex = field(compare=False, repr=False, default_factory=lambda: PatternIndex(()))
+
+    def __post_init__(self) -> None:
+        patterns = [
+            *self.negations,
+            *self.negations_after,
+            *self.vetoes,
+            *(p for a in self.actors for p in a.aliases),
+            *(
+                p
+                for c in self.categories
+                for p in (
+                    *c.negations,
+                    *c.negations_after,
+                    *c.vetoes,
+                    *(p for s in c.signals for p in s.patterns),
+                )
+            ),
+        ]
+        object.__setattr__(self, "index", PatternIndex(patterns))
 
     def category(self, name: str) -> Category:
         """The category called ``name`` (KeyError if the rules have none)."""
@@ -112,9 +133,9 @@ class _Reader:
 
     def number(self, value: Any, key: str, zero_ok: bool = False) -> float:
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or value < 0 or (value == 0 and not zero_ok):
+        if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
             bound = ">= 0" if zero_ok else "> 0"
-            raise self.fail(key, f"expected a number {bound}, got {value!r}")
+            raise self.fail(key, f"expected a finite number {bound}, got {value!r}")
         return float(value)
 
     def strings(self, value: Any, key: str) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,27 +93,52 @@ def deduplicate(classified: Sequence[Classified], window_hours: float) -> list[T
     """Merge the triggering headlines of one story (same category, a shared actor, published
     within ``window_hours`` of the story's first headline) into one trigger, earliest first.
 
-    Needs: ``classified`` in publication order (as :func:`classify_items` returns it).
-    Returns the triggers in ``known_at`` order with ids ``news-<date>-<category>[-n]``.
+    A headline joins the OLDEST open story it qualifies for; the story then also counts the
+    headline's actors as its own. Stories are indexed by (category, actor) and closed once
+    their window has passed, so the cost grows with the number of headlines, not with
+    headlines times stories.
+
+    Needs: ``classified`` in publication order (as :func:`classify_items` returns it; it is
+    re-sorted stably otherwise). Returns the triggers in ``known_at`` order with ids
+    ``news-<date>-<category>[-n]``.
     """
     window = pd.Timedelta(hours=window_hours)
+    entries = sorted((e for e in classified if e.verdict.triggered), key=_published)
     stories: list[list[Classified]] = []
-    for entry in classified:
-        if not entry.verdict.triggered:
-            continue
-        actors = set(entry.verdict.winner.actors)
-        for story in stories:
-            first = story[0]
-            shared = set().union(*(set(s.verdict.winner.actors) for s in story)) & actors
-            if (
-                first.verdict.category == entry.verdict.category
-                and shared
-                and entry.item.published_at - first.item.published_at <= window
-            ):
-                story.append(entry)
-                break
+    story_actors: list[set[str]] = []
+    open_stories: dict[str, deque[int]] = {}  # category -> open story numbers, oldest first
+    by_actor: dict[tuple[str, str], set[int]] = {}  # (category, actor) -> open story numbers
+    for entry in entries:
+        category = entry.verdict.category or ""
+        actors = entry.verdict.winner.actors
+        now = entry.item.published_at
+        queue = open_stories.setdefault(category, deque())
+        while queue and now - stories[queue[0]][0].item.published_at > window:
+            closed = queue.popleft()  # later headlines are later still: closed for good
+            for actor in story_actors[closed]:
+                by_actor[(category, actor)].discard(closed)
+        candidates = [n for a in actors for n in by_actor.get((category, a), ())]
+        if candidates:
+            number = min(candidates)
+            stories[number].append(entry)
         else:
+            number = len(stories)
             stories.append([entry])
+            story_actors.append(set())
+            queue.append(number)
+        for actor in actors:
+            if actor not in story_actors[number]:
+                story_actors[number].add(actor)
+                by_actor.setdefault((category, actor), set()).add(number)
+    return _triggers(stories)
+
+
+def _published(entry: Classified) -> pd.Timestamp:
+    return entry.item.published_at
+
+
+def _triggers(stories: Sequence[Sequence[Classified]]) -> list[Trigger]:
+    """One trigger per story (its first headline's category, score and rules), with ids."""
     triggers = []
     used: dict[str, int] = {}
     for story in stories:
@@ -125,7 +151,7 @@ def deduplicate(classified: Sequence[Classified], window_hours: float) -> list[T
         triggers.append(
             Trigger(
                 id=base if used[base] == 1 else f"{base}-{used[base]}",
-                category=verdict.category,
+                category=verdict.category or "",
                 direction=verdict.direction,
                 score=verdict.score,
                 headline=first.item.headline,

@@ -93,7 +93,7 @@ class PlanExecutor(bt.Strategy):
                     short_value += value
         equity = self.broker.getvalue()
         self.equity_rows.append((equity, cash, long_value, short_value))
-        if equity <= 0:
+        if not equity > 0:  # ruin: equity at or below zero (or not a number)
             self.ruined_on = t
             return
         actions = self.actions.get(t)
@@ -284,5 +284,4 @@ def run_backtrader(market: MarketData, plan: Plan, cash: float) -> EngineResult:
         borrow=borrow_frame(commission.charges),
         cash=cash,
         engine="backtrader",
-        ruined_on=executor.ruined_on,
     )

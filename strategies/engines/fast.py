@@ -417,7 +417,7 @@ def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: l
 def _with_ruin(a, batch, equity, decision, pnl, commission, slippage, borrow, notional):
     """Hold each ruined config's equity at its first close <= 0; books decided at or after it
     did not trade (their P&L is 0)."""
-    bust = equity <= 0
+    bust = ~(equity > 0)  # at or below zero, or not a number
     ruined = bust.any(axis=1)
     ruined_on = np.where(ruined, bust.argmax(axis=1), -1)
     for cfg in np.flatnonzero(ruined):

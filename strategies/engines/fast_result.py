@@ -101,7 +101,6 @@ def run_fast_result(market: MarketData, plan: Plan, cash: float) -> EngineResult
         borrow=borrow_frame(borrow_rows),
         cash=cash,
         engine="fast",
-        ruined_on=ruined if ruined >= 0 else None,
     )
 
 
