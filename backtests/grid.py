@@ -220,7 +220,24 @@ def load_grid(
     for key, value in (settings or {}).items():
         set_key(base_table, key, value)
     base = validate(base_table, origin)
+    return grid_of(base, grid, excludes, origin)
 
+
+def grid_of(
+    base: Config,
+    grid: dict[str, list[Any]],
+    excludes: list[dict[str, Any]] | None = None,
+    origin: str = "grid",
+) -> Grid:
+    """The Grid of ``base`` varied by ``grid`` (config key -> values), minus ``excludes``: the
+    expansion behind load_grid, and behind the Python API's ``Backtest.sweep``."""
+    excludes = excludes or []
+    for key, values in grid.items():
+        if key not in VALID_KEYS:
+            raise ConfigError(f"{origin}: [grid] has unknown config key {key!r}{suggest_key(key)}")
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"{origin}: [grid] {key!r} must be a non-empty list of values")
+    grid = {key: list(values) for key, values in grid.items()}
     _count(grid, origin)
     keys = tuple(grid)
     typed = tuple(tuple(_typed(base, key, v, origin) for v in grid[key]) for key in keys)

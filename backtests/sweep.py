@@ -99,8 +99,13 @@ def load_sweep_data(grid: Grid, source: Any | None = None) -> SweepData:
     start = None if None in starts else pd.Timestamp(min(starts))
     end = None if None in ends else pd.Timestamp(max(ends))
     histories = (source or price_source(grid.base)).load(list(tickers), start, end)
-    calendars = {_events_key(f): load_events(f) for f in distinct("events.file")}
-    return SweepData(histories, calendars)
+    return SweepData(histories, load_calendars(grid))
+
+
+def load_calendars(grid: Grid) -> dict[str, EventCalendar]:
+    """Every events file any config of ``grid`` reads, once."""
+    files = [values[0] for _, values in grid.distinct(("events.file",))]
+    return {_events_key(f): load_events(f) for f in files}
 
 
 def input_digests(data: SweepData) -> dict[str, str]:

@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from backtests import Backtest  # noqa: E402
-from strategies import Strategy  # noqa: E402
-from strategies.policies import Sizing  # noqa: E402
+from backtests import Backtest
+from strategies import Strategy
+from strategies.policies import Sizing
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class DollarVolumeWeights:
     def size(self, view, legs) -> Sizing:
         cols, weights = [], []
         for leg in legs:
-            dollars = view.close[-self.lookback :, leg.cols] * view.volume[-self.lookback :, leg.cols]
+            dollars = (
+                view.close[-self.lookback :, leg.cols] * view.volume[-self.lookback :, leg.cols]
+            )
             level = np.nanmean(dollars, axis=0)
             level = np.where(np.isfinite(level), level, np.nanmin(level))
             cols.append(leg.cols)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from reports.formatting import pct
 from reports.html_page import esc, image, link, page, table
 from reports.plots import save_png
 from reports.run_folder import write_csv, write_run_folder
@@ -45,9 +46,7 @@ def bar_png(h: int) -> str:
 
 
 def _pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):+.2%}"
+    return pct(value, signed=True)
 
 
 def _p(value: Any) -> str:

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reports.formatting import num
+from reports.formatting import pct as percent
 from reports.html_page import esc, image, link, page, table
 from reports.metrics import performance
 from reports.plots import save_png
@@ -87,9 +89,7 @@ def summary_document(
 
 
 def _num(value: Any, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.2%}" if pct else f"{value:.3f}"
+    return percent(value) if pct else num(value, 3)
 
 
 def _index(

@@ -576,7 +576,7 @@ class _Planner:
         if empty is not None:
             word = self._leg_word(empty)
             reason = (
-                f"no {word} name has bars on {self.market.sessions[t].date()} and "
+                f"no {word} has bars on {self.market.sessions[t].date()} and "
                 f"{self.market.sessions[f].date()}"
             )
             if excluded:
@@ -635,8 +635,8 @@ class _Planner:
 
     def _leg_word(self, leg: LegSlice) -> str:
         if len(self.s.legs) == 2 and {lg.name for lg in self.s.legs} == {"long", "short"}:
-            return "long" if leg.side > 0 else "short"
-        return f"{leg.name!r} leg"
+            return "long name" if leg.side > 0 else "short name"
+        return f"name of leg {leg.name!r}"
 
     def _cost_history(self, view: MarketView, legs: list[LegSlice]):
         """Drop names without the cost model's history at the decision close; return the legs,

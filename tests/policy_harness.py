@@ -178,6 +178,16 @@ def assert_same(runs: Runs, tol: float = TOL) -> None:
         assert diff <= tol, f"{name} equity differs from the reference by {diff:.3g}"
     for name, fills in (("backtrader", runs.backtrader.fills), ("fast", runs.fast_result.fills)):
         _same_fills(name, fills, ref.fills, tol)
+    # The vectorised engine's cost totals are those of backtrader's fills and fees.
+    fills, fees = runs.backtrader.fills, runs.backtrader.borrow
+    for name, got, expected in (
+        ("commission", runs.fast.commission[0], fills["commission"].sum()),
+        ("slippage", runs.fast.slippage_cost[0], fills["slippage"].sum()),
+        ("borrow", runs.fast.borrow_cost[0], fees["fee"].sum() if len(fees) else 0.0),
+        ("notional", runs.fast.notional[0], (fills["shares"] * fills["price"]).abs().sum()),
+    ):
+        diff = abs(got - expected) / max(abs(expected), 1e-6)
+        assert diff <= tol, f"fast {name} total {got} against backtrader's {expected}"
     got_ruin = runs.backtrader.ruined_on
     assert got_ruin == ref.ruined_on, (got_ruin, ref.ruined_on)
     assert runs.fast_result.ruined_on == got_ruin

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from data.errors import CapexRotationError, DataError
+from reports.formatting import num
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -326,7 +327,7 @@ def validate_command(
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return num(value, 3)
 
 
 def _metrics_table(evaluation: Evaluation) -> Table:

@@ -188,9 +188,10 @@ def evaluate(arrays: PlanArrays, batch: Batch, strategy: Strategy) -> Evaluation
             result = _linear_chained(arrays, batch, G)
         else:
             result = _linear_summed(arrays, batch, G)
-    else:
-        result = _general(arrays, batch, G, strategy.costs)
-    return _with_ruin(arrays, batch, *result)
+        return _with_ruin(arrays, batch, G, *result)
+    formed: dict[str, np.ndarray] = {}
+    result = _general(arrays, batch, G, strategy.costs, formed=formed)
+    return _with_ruin(arrays, batch, G, *result, formed=formed)
 
 
 def run_fast(market: MarketData, plan: Plan, cash: float) -> Evaluation:
@@ -288,12 +289,21 @@ def _linear_summed(a: PlanArrays, batch: Batch, G: np.ndarray):
 # -- general costs ------------------------------------------------------------------------------
 
 
-def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: list | None = None):
+def _general(
+    a: PlanArrays,
+    batch: Batch,
+    G: np.ndarray,
+    costs: Costs,
+    trades: list | None = None,
+    formed: dict | None = None,
+):
     """Book by book: shares formed per config (rounded, capped), fills priced by the model.
 
     ``trades``: a list that receives, for the batch's first config, one tuple per member of
     every book: (book, member index, shares, entry fill, exit fill, entry commission, exit
-    commission, slippage rate) — the fills of the run (strategies.engines.fast_result)."""
+    commission, slippage rate) — the fills of the run (strategies.engines.fast_result).
+    ``formed``: a dict that receives the shares and slippage rates of every member, (configs,
+    members) each (the costs of a ruined config are counted from them)."""
     n_cfg, K, n = len(batch), a.n_books, a.n_sessions
     decision = np.empty((n_cfg, K))
     pnl = np.zeros((n_cfg, K))
@@ -309,6 +319,8 @@ def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: l
     level = np.zeros(n_cfg)
     active: list[int] = []
     c = batch.commission[:, None]
+    shares_of: list[np.ndarray] = []
+    slips_of: list[np.ndarray] = []
     for k in range(K):
         d = int(a.decision[k])
         still = []
@@ -351,6 +363,8 @@ def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: l
             ] * np.sqrt(np.abs(q) / adv[None, :])
         else:
             slip = np.broadcast_to(batch.slippage[:, None], q.shape)
+        shares_of.append(q)
+        slips_of.append(np.broadcast_to(slip, q.shape))
         sign = np.sign(q)
         fill_in = a.open_entry[None, ms:me] * (1 + sign * slip)
         fill_out = a.open_exit[None, ms:me] * (1 - sign * slip)
@@ -400,6 +414,9 @@ def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: l
                     )
                 )
     equity += np.cumsum(tail, axis=1)[:, :n]
+    if formed is not None:
+        formed["shares"] = np.concatenate(shares_of, axis=1) if shares_of else np.zeros((n_cfg, 0))
+        formed["slip"] = np.concatenate(slips_of, axis=1) if slips_of else np.zeros((n_cfg, 0))
     return (
         equity,
         decision,
@@ -414,17 +431,26 @@ def _general(a: PlanArrays, batch: Batch, G: np.ndarray, costs: Costs, trades: l
 # -- ruin -------------------------------------------------------------------------------------
 
 
-def _with_ruin(a, batch, equity, decision, pnl, commission, slippage, borrow, notional):
-    """Hold each ruined config's equity at its first close <= 0; books decided at or after it
-    did not trade (their P&L is 0)."""
-    bust = ~(equity > 0)  # at or below zero, or not a number
+def _with_ruin(
+    a, batch, G, equity, decision, pnl, commission, slippage, borrow, notional, formed=None
+):
+    """Hold each ruined config's equity at its first close <= 0 (or not a number): books
+    decided at or after it did not trade (their P&L is 0), and its costs count the fills and
+    fees up to that close only (:func:`_costs_until`)."""
+    bust = ~(equity > 0)
     ruined = bust.any(axis=1)
     ruined_on = np.where(ruined, bust.argmax(axis=1), -1)
     for cfg in np.flatnonzero(ruined):
         t = int(ruined_on[cfg])
         equity[cfg, t + 1 :] = equity[cfg, t]
-        late = a.decision >= t
-        pnl[cfg, late] = 0.0
+        pnl[cfg, a.decision >= t] = 0.0
+        if formed is not None and len(formed["shares"]):
+            q, slip = formed["shares"][cfg], formed["slip"][cfg]
+        else:
+            q = G[cfg, a.member_book] * decision[cfg, a.member_book] * a.units
+            slip = np.full(len(q), batch.slippage[cfg])
+        values = _costs_until(a, t, q, slip, batch.commission[cfg], batch.borrow[cfg])
+        commission[cfg], slippage[cfg], borrow[cfg], notional[cfg] = values
     return Evaluation(
         arrays=a,
         batch=batch,
@@ -437,3 +463,27 @@ def _with_ruin(a, batch, equity, decision, pnl, commission, slippage, borrow, no
         notional=notional,
         ruined_on=ruined_on,
     )
+
+
+def _costs_until(a: PlanArrays, t: int, q, slip, c: float, b: float):
+    """Commission, slippage, borrow and traded value of the fills and fees at opens up to the
+    close of ``t`` (a ruined config's: nothing trades after its ruin close)."""
+    book = a.member_book
+    entered = a.entry[book] <= t
+    exits = (a.member_exit <= a.last[book]) & (a.member_exit <= t)
+    sign = np.sign(q)
+    aq = np.abs(q)
+    fill_in = a.open_entry * (1 + sign * slip)
+    fill_out = a.open_exit * (1 - sign * slip)
+    value = np.where(entered, aq * fill_in, 0.0) + np.where(exits, aq * fill_out, 0.0)
+    slipped = np.where(entered, aq * slip * a.open_entry, 0.0)
+    slipped += np.where(exits, aq * slip * a.open_exit, 0.0)
+    # Borrow debited at the positions of each member's window up to t (cumulated per share).
+    fees = 0.0
+    for p in np.flatnonzero(entered & (q < 0)):
+        k = int(book[p])
+        position = min(t, int(a.last[k])) - int(a.entry[k])
+        row = int(np.searchsorted(a.mp_member, p)) + position
+        fees += aq[p] * (b * a.mp_borrow_rate[row] + a.mp_borrow_fixed[row])
+    notional = float(value.sum())
+    return c * notional, float(slipped.sum()), float(fees), notional

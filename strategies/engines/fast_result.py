@@ -33,8 +33,10 @@ def run_fast_result(market: MarketData, plan: Plan, cash: float) -> EngineResult
     a = plan_arrays(market, plan, borrow_rates(strategy, market))
     batch = Batch.of_strategy(strategy, cash)
     trades: list[tuple] = []
-    result = _general(a, batch, gross_matrix(a, batch, strategy), strategy.costs, trades)
-    ev = _with_ruin(a, batch, *result)
+    G = gross_matrix(a, batch, strategy)
+    formed: dict = {}
+    result = _general(a, batch, G, strategy.costs, trades, formed)
+    ev = _with_ruin(a, batch, G, *result, formed=formed)
     ruined = int(ev.ruined_on[0])
     n = a.n_sessions
     sessions = market.sessions
