@@ -5,14 +5,17 @@ parameter)."""
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
+@cache
 def scalar_kind(annotation: Any) -> type | None:
-    """int, float or date when a field holds that (optionally None), else None."""
+    """int, float or date when a field holds that (optionally None), else None (cached: it is
+    asked for every field of every config a sweep validates)."""
     if get_origin(annotation) is Annotated:
         return scalar_kind(get_args(annotation)[0])
     if get_origin(annotation) in (Union, UnionType):

@@ -100,11 +100,36 @@ class Grid:
         return [(i, tuple(self.column(k, [i])[0] for k in keys)) for i in indices]
 
     def config(self, index: int) -> Config:
-        """The full, validated Config of combination ``index``."""
+        """The full, validated Config of combination ``index``.
+
+        Every value was validated against the base when the grid was read (``_typed``) and the
+        checks that span keys were run for every combination (``_check_across_keys``), so the
+        config is the base with those values set (a sweep asks for one per plan); a grid that
+        varies the data section is validated in full.
+        """
+        params = self.params(index)
+        if not any(key.startswith("data.") for key in params):
+            return _with_values(self.base, params)
         table = self.base.resolved()
-        for key, value in self.params(index).items():
+        for key, value in params.items():
             set_key(table, key, _plain(value))
-        return validate(table, f"{self.path} combination {self.params(index)}")
+        return validate(table, f"{self.path} combination {params}")
+
+
+def _with_values(model: Any, values: dict[str, Any]) -> Any:
+    """``model`` with the dotted keys of ``values`` replaced (nested models copied, not
+    re-validated: the values are already the model's own types)."""
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    for head, inner in nested.items():
+        direct[head] = _with_values(getattr(model, head), inner)
+    return model.model_copy(update=direct)
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
@@ -56,7 +57,8 @@ BATCHED_KEYS = (
 # Per-event sub-books are capped on their opening gross: with books.kind = "per_event" these
 # decide the plan too, so they are batched only for single books.
 GROSS_KEYS = ("strategy.gross", "strategy.max_gross", "strategy.sizing.target")
-TASK_SIZE = 4096  # configs per task at most (checkpoint and progress granularity)
+TASK_SIZE = 4096  # configs per task at most (and per checkpoint part)
+CHECKPOINT_EVERY_S = 2.0  # finished work is checkpointed at least this often
 VERIFY_TOLERANCE = 1e-9
 DASK_CONNECT_TIMEOUT_S = 5.0  # an unreachable --scheduler fails after this long
 
@@ -368,12 +370,23 @@ def run_sweep(
             stream = run_local(grid, data, todo, workers)
         parts = [previous] if len(previous) else []
         computed = 0
+        pending: list[pd.DataFrame] = []
+        flushed = time.monotonic()
         for frame in stream:
-            checkpoint.save(frame)
             parts.append(frame)
+            pending.append(frame)
             computed += len(frame)
+            # Small tasks (one plan each) are checkpointed together, at least every
+            # CHECKPOINT_EVERY_S seconds: a part file per task would cost more than the task.
+            if sum(map(len, pending)) >= TASK_SIZE or time.monotonic() - flushed >= (
+                CHECKPOINT_EVERY_S
+            ):
+                checkpoint.save(pd.concat(pending, ignore_index=True))
+                pending, flushed = [], time.monotonic()
             if on_progress:
                 on_progress(len(frame))
+        if pending:
+            checkpoint.save(pd.concat(pending, ignore_index=True))
     table = pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
     return SweepResult(table, computed, len(done), folder)
 

@@ -256,7 +256,6 @@ class _Planner:
         ]
         self.all_cols = np.concatenate(self.leg_cols)
         self.eligible = market.eligible
-        self.memo: dict = sizing_cache if sizing_cache is not None else {}
         self.open: list[_Open] = []
         self.hold = int(strategy.hold)
         self.max_hold = strategy.exits.max_hold
@@ -264,6 +263,12 @@ class _Planner:
         self.per_event = strategy.books.kind == "per_event"
         self.counter = strategy.books.counter
         self.history = strategy.costs.history
+        # Built-in sizers' answers, shared across plans of one market (a sweep): one table per
+        # (sizer, cost history, legs), hashed once per plan, keyed by (side, session, names).
+        cache = sizing_cache if sizing_cache is not None else {}
+        self.memo: dict = cache.setdefault((strategy.sizer, self.history, strategy.legs), {})
+        self.reads_prices = getattr(strategy.sizer, "uses_prices", True) or bool(self.history)
+        self.pure_sizer = type(strategy.sizer) in PURE_SIZERS
         self._map_events(schedule, weights)
 
     # -- events -> signals per fill session ------------------------------------------------------
@@ -323,7 +328,9 @@ class _Planner:
         j = 0
         while True:
             s = signals[j] if j < len(signals) else NEVER
-            forced = min((self._next_forced(o) for o in self.open), default=NEVER)
+            forced = NEVER
+            for o in self.open:
+                forced = min(forced, self._next_forced(o))
             f = min(s, forced)
             if f >= self.n:
                 break
@@ -545,19 +552,10 @@ class _Planner:
         t = f - 1
         row = self.eligible[t]
         memo_key = None
-        sizer = self.s.sizer
-        if type(sizer) in PURE_SIZERS:
+        if self.pure_sizer:
             # A built-in sizer's answer depends on the decision close (unless it reads no
             # prices), the eligible names and the side only: plans of one sweep share it.
-            reads_prices = getattr(sizer, "uses_prices", True) or self.history
-            memo_key = (
-                sizer,
-                self.history,
-                self.s.legs,
-                side,
-                t if reads_prices else -1,
-                row[self.all_cols].tobytes(),
-            )
+            memo_key = (side, t if self.reads_prices else -1, row[self.all_cols].tobytes())
             hit = self.memo.get(memo_key)
             if hit is not None:
                 if hit[0] is None:
@@ -666,29 +664,42 @@ class _Planner:
         if o.stop_at < NEVER or upto <= o.stop_upto:
             return
         book = o.book
-        window = np.arange(book.entry, upto + 1)
-        r = book_returns(self.market, book, window, self.ends_at)
+        r = self._returns(book, upto)
+        first = max(o.stop_upto + 1, book.entry) - book.entry
+        last = upto - book.entry + 1
         ex = self.s.exits
-        fire = np.zeros(len(window), dtype=bool)
-        labels = np.full(len(window), "", dtype=object)
-        checks: list[tuple[str, np.ndarray]] = []
+        best, label = NEVER, ""
+        # The first close where any rule fires; at one close, stop_loss beats trailing_stop
+        # beats take_profit (checked in that order, a later one only wins at an earlier close).
         if ex.stop_loss is not None:
-            checks.append(("stop_loss", r <= -ex.stop_loss))
+            hit = np.flatnonzero(r[first:last] <= -ex.stop_loss)
+            if hit.size:
+                best, label = int(hit[0]), "stop_loss"
         if ex.trailing_stop is not None:
-            peak = np.maximum(np.maximum.accumulate(r), 0.0)
-            checks.append(("trailing_stop", peak - r >= ex.trailing_stop))
+            peak = np.maximum(np.maximum.accumulate(r[:last]), 0.0)
+            hit = np.flatnonzero(peak[first:] - r[first:last] >= ex.trailing_stop)
+            if hit.size and int(hit[0]) < best:
+                best, label = int(hit[0]), "trailing_stop"
         if ex.take_profit is not None:
-            checks.append(("take_profit", r >= ex.take_profit))
-        for label, hit in checks:
-            new = hit & ~fire
-            labels[new] = label
-            fire |= hit
-        start = max(o.stop_upto + 1, book.entry) - book.entry
-        hits = np.flatnonzero(fire[start:])
-        if hits.size:
-            k = start + int(hits[0])
-            o.stop_at, o.stop_label = int(window[k]) + 1, str(labels[k])
+            hit = np.flatnonzero(r[first:last] >= ex.take_profit)
+            if hit.size and int(hit[0]) < best:
+                best, label = int(hit[0]), "take_profit"
+        if best < NEVER:
+            o.stop_at, o.stop_label = book.entry + first + best + 1, label
         o.stop_upto = upto
+
+    def _returns(self, book: Book, upto: int) -> np.ndarray:
+        """R_t of ``book`` from its entry to at least ``upto``. Books of a built-in sizer share
+        their weights across the plans of a sweep, so their paths are kept with them."""
+        key = ("returns", id(book.weights), book.decision)
+        got = self.memo.get(key) if self.pure_sizer else None
+        if got is None or got[1] < upto:
+            horizon = min(self.n - 2, max(upto, 2 * upto - book.entry + 20))
+            window = np.arange(book.entry, horizon + 1)
+            got = (book_returns(self.market, book, window, self.ends_at), horizon, book.weights)
+            if self.pure_sizer:  # the entry keeps the weights alive, so their id stays theirs
+                self.memo[key] = got
+        return got[0]
 
 
 def book_returns(
@@ -698,7 +709,7 @@ def book_returns(
     names whose data ended count at their exit open from that session on."""
     cols = book.cols
     base = market.close[book.decision, cols]
-    close = market.close[np.ix_(window, cols)]
+    close = market.close[window[0] : window[-1] + 1][:, cols]  # window is consecutive
     end = ends_at[cols]
     ended = window[:, None] >= end[None, :]
     if ended.any():
