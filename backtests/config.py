@@ -129,7 +129,18 @@ def numeric_keys() -> tuple[str, ...]:
 
 
 def suggest_key(key: str) -> str:
-    """'; did you mean ...?' for an unknown key (or the list of valid keys)."""
+    """'; did you mean ...?' for an unknown key (or the list of valid keys): a key of the same
+    section whose name starts with the one given (``strategy.hold`` -> hold_sessions) first,
+    then the closest spelling."""
+    section, _, leaf = key.rpartition(".")
+    if leaf:
+        started = [
+            k
+            for k in VALID_KEYS
+            if k.rpartition(".")[0] == section and k.rpartition(".")[2].startswith(leaf)
+        ]
+        if len(started) == 1:
+            return f"; did you mean {started[0]!r}?"
     close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.5)
     if not close:
         leaf = key.rsplit(".", 1)[-1]

@@ -28,8 +28,9 @@ from data.prices import validate_ticker
 
 
 def _off(value: Any) -> Any:
-    """ "off", false or none switch an optional rule off (TOML has no null)."""
-    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+    """ "off" (or "none") switches an optional rule off: TOML has no null, and a boolean is not
+    a number (``false`` is refused like any other boolean)."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none"):
         return None
     return value
 

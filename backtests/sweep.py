@@ -12,12 +12,9 @@ with ``--scheduler``, that the Dask scheduler answers within :data:`DASK_CONNECT
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ from backtests.checkpoint import Checkpoint
 from backtests.config import Config
 from backtests.grid import Grid
 from backtests.prepare import Prepared, prepare, price_source
+from backtests.process_pool import ignore_interrupts, run_forked
 from data.errors import CapexRotationError, DataError
 from data.events import EventCalendar, load_events
 from data.market import resolve_sessions
@@ -198,6 +196,7 @@ def metrics_of(ev) -> dict[str, np.ndarray]:
         ev.borrow_cost,
         ev.notional,
         ev.ruined_on,
+        ev.arrays.decision,
     )
 
 
@@ -227,8 +226,7 @@ _WORKER_GRID: Grid | None = None
 
 
 def _init_worker(data: SweepData, grid: Grid) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     global _WORKER_DATA, _WORKER_GRID
     _WORKER_DATA, _WORKER_GRID = data, grid
 
@@ -246,18 +244,7 @@ def run_local(
         for indices in todo:
             yield evaluate_task(data, grid, indices)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data, grid)
-    ) as pool:
-        futures = [pool.submit(_run_in_worker, indices) for indices in todo]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    yield from run_forked(_run_in_worker, todo, workers, _init_worker, (data, grid))
 
 
 def _evaluate_remote(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFrame:
@@ -372,21 +359,24 @@ def run_sweep(
         computed = 0
         pending: list[pd.DataFrame] = []
         flushed = time.monotonic()
-        for frame in stream:
-            parts.append(frame)
-            pending.append(frame)
-            computed += len(frame)
-            # Small tasks (one plan each) are checkpointed together, at least every
-            # CHECKPOINT_EVERY_S seconds: a part file per task would cost more than the task.
-            if sum(map(len, pending)) >= TASK_SIZE or time.monotonic() - flushed >= (
-                CHECKPOINT_EVERY_S
-            ):
+        try:
+            for frame in stream:
+                parts.append(frame)
+                pending.append(frame)
+                computed += len(frame)
+                # Small tasks (one plan each) are checkpointed together, at least every
+                # CHECKPOINT_EVERY_S seconds: a part file per task would cost more than the
+                # task; whatever is pending is saved when the sweep stops, however it stops.
+                if sum(map(len, pending)) >= TASK_SIZE or time.monotonic() - flushed >= (
+                    CHECKPOINT_EVERY_S
+                ):
+                    checkpoint.save(pd.concat(pending, ignore_index=True))
+                    pending, flushed = [], time.monotonic()
+                if on_progress:
+                    on_progress(len(frame))
+        finally:
+            if pending:
                 checkpoint.save(pd.concat(pending, ignore_index=True))
-                pending, flushed = [], time.monotonic()
-            if on_progress:
-                on_progress(len(frame))
-        if pending:
-            checkpoint.save(pd.concat(pending, ignore_index=True))
     table = pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
     return SweepResult(table, computed, len(done), folder)
 

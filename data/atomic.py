@@ -55,12 +55,19 @@ def _as_new_file(tmp: Path) -> None:
     os.chmod(tmp, 0o666 & ~umask)
 
 
-def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
+def write_atomically(
+    path: Path,
+    write: Callable[[Path], None],
+    durable: bool = False,
+    record: bool = False,
+) -> None:
     """Call ``write(temporary_path)``, then rename the result to ``path``.
 
     ``durable`` also fsyncs the file and its folder, so the new file survives a power cut
     (the price cache wants that; report files do not need it). The file gets the permissions
-    the umask gives a new file (mkstemp alone would make it private).
+    the umask gives a new file (mkstemp alone would make it private). ``record``: the file
+    records work already finished (a sweep's checkpoint part), so it is committed even after
+    an interrupt — that is what lets a rerun continue where Ctrl-C stopped.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +78,8 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         _as_new_file(tmp)
-        raise_if_interrupted()
+        if not record:
+            raise_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -195,12 +195,15 @@ def batch_metrics(
     borrow: np.ndarray,
     notional: np.ndarray,
     ruined_on: np.ndarray,
+    book_decision: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The metrics of many runs (rows of ``equity``), with quantstats' definitions (252
     periods, rf = 0; a test checks them against quantstats on the same returns).
 
     A ruined run (``ruined_on >= 0``: equity <= 0 at a close) has undefined return metrics
-    (NaN): returns of an equity that crosses zero mean nothing.
+    (NaN): returns of an equity that crosses zero mean nothing; its ``books`` and
+    ``min_decision_equity`` count the books decided before its ruin close (``book_decision``:
+    each book's decision session), the ones that traded.
     """
     n_cfg, n = equity.shape
     r = daily_returns(equity, cash)
@@ -238,6 +241,13 @@ def batch_metrics(
         "min_equity": np.minimum(equity.min(axis=1), cash),
     }
     ruined = ruined_on >= 0
+    if ruined.any() and n_books and book_decision is not None:
+        traded = book_decision[None, :] < ruined_on[:, None]  # (configs, books)
+        values["books"] = np.where(ruined, traded.sum(axis=1), values["books"])
+        decided = np.where(traded, decision_equity, np.inf).min(axis=1)
+        values["min_decision_equity"] = np.where(
+            ruined, np.where(np.isfinite(decided), decided, cash), values["min_decision_equity"]
+        )
     if ruined.any():
         for name in UNDEFINED_WHEN_RUINED:
             values[name] = np.where(ruined, np.nan, values[name])

@@ -209,9 +209,13 @@ class EventSchedule:
         directions = np.array([e.direction for e in events], dtype=float)
         return cls(tuple(events), tuple(entries), index, tuple(reasons), directions)
 
-    def moved(self, index: np.ndarray) -> EventSchedule:
-        """The same events entering on other sessions (a placebo calendar): ``index`` >= 1."""
-        return EventSchedule(self.events, self.entries, index, ("",) * len(index), self.directions)
+    def moved(self, index: np.ndarray, sessions: pd.DatetimeIndex) -> EventSchedule:
+        """The same events entering on other sessions of ``sessions`` (a placebo calendar);
+        an index of -1 keeps the event out, with its reason."""
+        entries = tuple(
+            sessions[i] if i >= 0 else e for i, e in zip(index, self.entries, strict=True)
+        )
+        return EventSchedule(self.events, entries, index, self.reasons, self.directions)
 
 
 def build_plan(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pytest
-
 from strategies.plan import Action, Plan
 from strategies.policies.costs import Costs, FlatBorrow, FlatCommission, FlatSlippage
 from strategies.strategy import Strategy
@@ -60,19 +58,3 @@ def actions_in_order(plan: Plan, kind: str | None = None) -> list[Action]:
         for a in by_session[session]
         if kind is None or a.kind == kind
     ]
-
-
-# A production defect found by the port (for the lead; remove when fixed): after the ruin close
-# run_backtrader's broker still holds the positions and PolicyCommission.get_credit_interest
-# keeps charging their borrow, so EngineResult.borrow has rows after the ruin (the equity is
-# held correctly). The rules: no borrow is charged after the ruin close.
-BORROW_AFTER_RUIN = pytest.mark.xfail(
-    strict=True,
-    reason="production: run_backtrader records borrow charges after the ruin close "
-    "(PolicyCommission.get_credit_interest does not stop at the ruin)",
-)
-
-
-def marked(names, failing, mark=BORROW_AFTER_RUIN) -> list:
-    """Parameters ``names``, those in ``failing`` with ``mark``."""
-    return [pytest.param(n, marks=mark) if n in failing else n for n in names]

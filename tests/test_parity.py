@@ -23,12 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from engine_helpers import (
-    BORROW_AFTER_RUIN,
     actions_in_order,
     baseline,
     flat_costs,
     fractions,
-    marked,
 )
 from reference_engine import (
     ReferenceResult,
@@ -566,7 +564,7 @@ VARIANTS = {
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", marked(VARIANTS, {"G3-H20-high-costs"}))  # ruined 2026-06-22
+@pytest.mark.parametrize("name", list(VARIANTS))  # ruined 2026-06-22
 def test_variant_parity(real, name):
     universe, histories, events = real
     options = {"start": "2023-01-01", **VARIANTS[name]}
@@ -979,10 +977,7 @@ GROSS_50 = dict(hold=5, gross=50.0, max_gross=100.0)
 
 @pytest.mark.parametrize(
     "name",
-    marked(
-        RUIN_CASES,
-        {"bust-mid-book", "bust-at-the-first-close", "bust-on-a-decision-close", "two-jumps"},
-    ),
+    list(RUIN_CASES),
 )
 def test_ruin_parity(name):
     """Backtrader stops at the ruin close exactly as the reference: equity on every session
@@ -1015,7 +1010,7 @@ def test_ruin_decided_exit_is_not_executed():
 
 @pytest.mark.parametrize(
     ("gross", "ruined_on"),
-    [(1.0, None), pytest.param(20.0, "2024-03-27", marks=BORROW_AFTER_RUIN)],
+    [(1.0, None), (20.0, "2024-03-27")],
 )
 def test_ruin_two_jumps_other_grosses(gross, ruined_on):
     run = run_ruin(RUIN_CASES["two-jumps"], dict(hold=5, gross=gross, max_gross=100.0))

@@ -92,13 +92,6 @@ def test_tiny_bar_backtest_exits_0_and_says_ruined(tiny_run):
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(
-    strict=True,
-    reason="production: run_backtrader keeps charging borrow after the ruin close (its borrow "
-    "frame has rows to the run's end: the broker still holds the positions and "
-    "PolicyCommission.get_credit_interest does not stop at the ruin), so books.csv's pnl "
-    "includes fees after the ruin",
-)
 def test_tiny_bar_run_folder(tiny_run):
     folder, _ = tiny_run
     equity = pd.read_csv(folder / "equity.csv", index_col="date")

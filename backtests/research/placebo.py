@@ -38,10 +38,7 @@ side outgrows the equity in the 2025-26 memory rally and the book goes bust.)
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +47,7 @@ import pandas as pd
 
 from backtests.config import Config
 from backtests.prepare import prepare
+from backtests.process_pool import ignore_interrupts, run_forked
 from data.errors import CapexRotationError
 from data.events import Event, EventCalendar
 from data.market import MarketData
@@ -94,7 +92,8 @@ class PlaceboSetup:
     schedule: EventSchedule  # every selected event, as the real run plans them
     events: tuple[Event, ...]  # the events entering inside the run, chronological
     inside: np.ndarray  # their positions in ``schedule``
-    entries: np.ndarray  # their real entry sessions (indices)
+    entries: tuple[pd.Timestamp, ...]  # their real entry sessions
+    entry_index: np.ndarray  # the same, as session indices
     strategy: Strategy
     batch: Batch
     borrow: np.ndarray | None = None
@@ -131,7 +130,8 @@ def prepare_placebo(config: Config, source: Any | None = None) -> PlaceboSetup:
         schedule=schedule,
         events=tuple(schedule.events[k] for k in order),
         inside=inside,
-        entries=schedule.index[inside],
+        entries=tuple(market.sessions[schedule.index[inside]]),
+        entry_index=schedule.index[inside],
         strategy=strategy,
         batch=Batch.of_strategy(strategy, config.run.cash),
         borrow=borrow_rates(strategy, market),
@@ -160,6 +160,7 @@ def plan_metrics(setup: PlaceboSetup, plan: Plan) -> dict[str, Any]:
         evaluation.borrow_cost,
         evaluation.notional,
         evaluation.ruined_on,
+        evaluation.arrays.decision,
     )
     row: dict[str, Any] = {name: float(values[name][0]) for name in DRAW_COLUMNS if name in values}
     row["hit_rate"] = float(values["winning_books"][0])
@@ -248,7 +249,10 @@ def placebo_plan(setup: PlaceboSetup, session_indices: np.ndarray) -> Plan:
     index = np.full(len(setup.schedule.index), -1, dtype=np.int64)
     index[setup.inside] = session_indices
     return build_plan(
-        setup.market, setup.strategy, setup.schedule.moved(index), weights=setup.weights
+        setup.market,
+        setup.strategy,
+        setup.schedule.moved(index, setup.market.sessions),
+        weights=setup.weights,
     )
 
 
@@ -264,8 +268,7 @@ _WORKER: tuple[PlaceboSetup, np.ndarray] | None = None
 
 
 def _init_worker(setup: PlaceboSetup, calendars: np.ndarray) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     global _WORKER
     _WORKER = (setup, calendars)
 
@@ -292,24 +295,10 @@ def run_draws(
             if on_progress:
                 on_progress(len(rows))
     else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(setup, calendars),
-        ) as pool:
-            futures = [pool.submit(_run_chunk, rows) for rows in chunks]
-            try:
-                for future in as_completed(futures):
-                    part = future.result()
-                    results.extend(part)
-                    if on_progress:
-                        on_progress(len(part))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        for part in run_forked(_run_chunk, chunks, workers, _init_worker, (setup, calendars)):
+            results.extend(part)
+            if on_progress:
+                on_progress(len(part))
     frame = pd.DataFrame(results, columns=["draw", *DRAW_COLUMNS])
     frame = frame.sort_values("draw", ignore_index=True)
     frame["books"] = frame["books"].astype(np.int64)

@@ -143,8 +143,8 @@ class PolicyCommission(bt.CommInfoBase):
         self, data: bt.feed.DataBase, pos: bt.Position, dt0: dt.datetime
     ) -> float:
         days = (dt0.date() - pos.datetime.date()).days
-        if days <= 0 or self.executor is None:
-            return 0.0
+        if days <= 0 or self.executor is None or self.executor.ruined_on is not None:
+            return 0.0  # after a ruin the run has ended: no fee either
         col = self.executor.market.column(data._name)
         t = self.index[data.datetime.date(-1)]  # the previous close's session
         rate = float(self.rates[t, col])
