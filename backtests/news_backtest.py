@@ -16,10 +16,11 @@ import pandas as pd
 from backtests.config import Config, ConfigError
 from backtests.runner import RunResult, run_backtest
 from data.errors import DataError
+from data.news.classifiers import make_classifier
 from data.news.rules import load_rules
 from data.news.triggers import Trigger, classify_news, trigger_calendar
 
-TRIGGER_LOG_COLUMNS = ("score", "sources", "matched_rules")
+TRIGGER_LOG_COLUMNS = ("score", "sources", "matched_rules", "retracts")
 
 
 def with_trigger_columns(log: pd.DataFrame, triggers: Sequence[Trigger]) -> pd.DataFrame:
@@ -34,6 +35,7 @@ def with_trigger_columns(log: pd.DataFrame, triggers: Sequence[Trigger]) -> pd.D
         "matched_rules": [
             ";".join(by_id[i].matched_rules) if i in by_id else "" for i in log["event_id"]
         ],
+        "retracts": [by_id[i].retracts if i in by_id else "" for i in log["event_id"]],
     }
     for offset, name in enumerate(TRIGGER_LOG_COLUMNS):
         log.insert(at + offset, name, values[name])
@@ -45,23 +47,28 @@ def run_with_news(
     news: Sequence[Path],
     events_flag: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    classifier: str = "rules",
 ) -> RunResult:
-    """``backtest --news``: classify the headline files with the bundled rules and run the
-    backtest on the triggers (the config's events file is not read).
+    """``backtest --news``: classify the headline files with the bundled rules (or the bundled
+    model, the ensemble, or the LLM from its cache only: a backtest never calls the network)
+    and run the backtest on the triggers and retractions (the config's events file is not
+    read).
 
     Returns the RunResult, its event log extended by :func:`with_trigger_columns` and its
-    inputs listing the news files and the rules file with their sha256.
+    inputs listing the news files and the classifier's files with their sha256.
     """
     if events_flag is not None:
         raise ConfigError("--news and --events both name the events; pass only one")
     say = progress or (lambda _msg: None)
     say("classifying headlines")
     rules = load_rules()
+    chosen = make_classifier(classifier, rules, llm_options={"offline": True})
     _, _, triggers = classify_news(
         news,
         rules,
         skip_hint="fix them, or run `capex-rotation events classify --skip-bad --out FILE` "
         "and pass FILE with --events",
+        classifier=chosen,
     )
     names = ", ".join(str(p) for p in news)
     if not triggers:
@@ -75,5 +82,5 @@ def run_with_news(
     run.event_log = with_trigger_columns(run.event_log, triggers)
     for path in news:
         run.inputs[str(path)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    run.inputs[rules.path] = rules.sha256
+    run.inputs.update(chosen.inputs())
     return run

@@ -4,10 +4,10 @@ Builds synthetic news files of 1,000, 10,000 and 100,000 headlines from the labe
 (tests/data), each made unique by a tail of made-up words after a clause break (so no cache of
 repeated headlines could help), one every 10 minutes from 2023-01-01 UTC, from seven sources.
 For each size it prints, in seconds of wall time and CPU time: reading, classifying, merging
-stories (in process), and the whole command (`python -m backtests events classify FILE --out`,
-in a subprocess, output discarded), with microseconds per headline.
+stories and retractions (in process), and the whole command (`python -m backtests events
+classify FILE --out`, in a subprocess, output discarded), with microseconds per headline.
 
-    python bench/bench_classify.py [--sizes 1000,10000,100000]
+    python bench/bench_classify.py [--sizes 1000,10000,100000] [--classifier rules|model|ensemble]
 
 The machine is shared: CPU time is the steadier figure when other work is running.
 """
@@ -60,23 +60,27 @@ def timed(action):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--classifier", default="rules", choices=("rules", "model", "ensemble"))
     args = parser.parse_args()
+    from data.news.classifiers import make_classifier
     from data.news.feeds import load_news
     from data.news.rules import load_rules
     from data.news.triggers import classify_items, deduplicate
 
     rules = load_rules()
+    classifier = make_classifier(args.classifier, rules)
+    print(f"classifier: {args.classifier}")
     print(f"{'headlines':>9} {'stage':<9} {'wall s':>8} {'cpu s':>8} {'us/headline':>12}")
     with tempfile.TemporaryDirectory() as folder:
         for size in (int(s) for s in args.sizes.split(",")):
             news = Path(folder) / f"news_{size}.csv"
             write_headlines(news, size)
             batch, w_read, c_read = timed(lambda: load_news([news]))  # noqa: B023
-            classified, w_cls, c_cls = timed(lambda: classify_items(batch.items, rules))  # noqa: B023
-            triggers, w_mrg, c_mrg = timed(lambda: deduplicate(classified, 36))  # noqa: B023
+            classified, w_cls, c_cls = timed(lambda: classify_items(batch.items, classifier))  # noqa: B023
+            triggers, w_mrg, c_mrg = timed(lambda: deduplicate(classified, 36, 168))  # noqa: B023
             out = Path(folder) / f"events_{size}.csv"
             command = [sys.executable, "-m", "backtests", "events", "classify", str(news)]
-            command += ["--out", str(out)]
+            command += ["--out", str(out), "--classifier", args.classifier]
             before = os.times()
             start = time.perf_counter()
             subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -93,7 +97,11 @@ def main() -> None:
             ):
                 print(f"{size:>9} {stage:<9} {wall:>8.2f} {cpu:>8.2f} {cpu / size * 1e6:>12.0f}")
             fired = sum(c.verdict.triggered for c in classified)
-            print(f"{size:>9} {fired} headlines triggered, {len(triggers)} triggers after merging")
+            retracted = sum(bool(t.retracts) for t in triggers)
+            print(
+                f"{size:>9} {fired} headlines triggered, {len(triggers) - retracted} triggers "
+                f"after merging, {retracted} retractions"
+            )
 
 
 if __name__ == "__main__":

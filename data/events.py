@@ -41,6 +41,8 @@ ROTATION_ON_CATEGORIES = (
 )
 COUNTER_CATEGORIES = ("capex_raise", "mega_order")
 BUNDLED_EVENTS = "capex_events.csv"
+# Ids of retraction events written by `events classify` (a later denial of a story).
+RETRACTION_ID_SUFFIX = "-retracted"
 
 _ISO_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
@@ -251,6 +253,8 @@ def _category_warning(event: Event) -> str:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"{event.category!r} is not one of {', '.join(known)}{hint}"
     usual = 1 if event.category in ROTATION_ON_CATEGORIES else -1
+    if event.id.endswith(RETRACTION_ID_SUFFIX):  # a denial: the opposite of its story
+        usual = -usual
     if event.direction != usual:
         return (
             f"{event.category!r} usually has direction {usual:+d}, this row has "

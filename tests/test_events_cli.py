@@ -31,22 +31,32 @@ def test_classify_all_formats_into_a_loadable_events_file(capsys, tmp_path):
     code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))
     assert code == 0, err
     assert "13 headlines read, 8 triggered, 4 triggers" in stdout
+    assert "2 retracted by a later denial (rules classifier" in stdout
     calendar = load_events(out)  # the backtest's own loader accepts it
     assert [e.id for e in calendar.events] == [
         "news-2025-02-21-capex_cut",
+        "news-2025-02-21-capex_cut-retracted",  # Microsoft's denial, three days later (RSS)
         "news-2026-03-24-efficiency_breakthrough",
         "news-2026-07-01-compute_resale",
         "news-2026-07-02-custom_silicon",
+        "news-2026-07-01-compute_resale-retracted",  # Meta's denial of 07-03 (JSON Lines)
     ]
     rows = pd.read_csv(out, dtype=str, keep_default_na=False)
     resale = rows[rows["category"] == "compute_resale"].iloc[0]
     assert resale["known_at"] == "2026-07-01T07:40:00-04:00"  # the earliest of the story
     assert resale["source"] == "Bloomberg"
     assert resale["sources"] == "Bloomberg;Reuters;Benzinga"  # CSV, CSV, JSON Lines
-    assert resale["direction"] == "+1" and resale["score"] == "4"
+    assert resale["direction"] == "+1" and resale["score"] == "6"
     assert resale["matched_rules"] == (
-        "compute_resale.surplus_compute+2;compute_resale.sell_compute+1;compute_resale.cloud_unit+1"
+        "compute_resale.idle_compute+2;compute_resale.rent_out+2;compute_resale.sell_compute+1;"
+        "compute_resale.cloud_unit+1"
     )
+    assert resale["retracts"] == ""
+    denial = rows[rows["id"] == "news-2026-07-01-compute_resale-retracted"].iloc[0]
+    assert denial["known_at"] == "2026-07-03T10:00:00-04:00"  # the denial's own time
+    assert denial["direction"] == "-1" and denial["category"] == "compute_resale"
+    assert denial["retracts"] == "news-2026-07-01-compute_resale"
+    assert denial["headline"] == "Meta denies report that it will sell surplus AI compute"
     silicon = rows[rows["category"] == "custom_silicon"].iloc[0]
     assert silicon["known_at"] == "2026-07-02T18:00:00+00:00"  # JSON 18:00Z before CSV 23:59 NY
     assert silicon["sources"] == "Reuters;The Information"
@@ -56,18 +66,19 @@ def test_classify_all_formats_into_a_loadable_events_file(capsys, tmp_path):
 def test_classify_explain_shows_why(capsys):
     code, stdout, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--explain")
     assert code == 0, err
-    assert "TRIGGER compute_resale (+1): compute_resale score 4 >= threshold 2" in stdout
-    assert "surplus_compute +2: 'Excess AI Compute' (pattern '<surplus> ... <compute>')" in stdout
+    assert "TRIGGER compute_resale (+1): compute_resale score 6 >= threshold 2" in stdout
+    assert "idle_compute +2: 'Excess AI Compute' (pattern '<idle> ... <compute>')" in stdout
     assert "no trigger: no rule matched" in stdout  # the copper and metal headline
     assert "no trigger: negated: 'surplus AI compute' (compute_resale) cancelled by 'denies'" in (
         stdout
     )
     assert "actors: Meta" in stdout
+    assert "denies compute_resale: retracts an earlier trigger of the same story" in stdout
 
 
 def test_classify_min_score_and_window(capsys, tmp_path):
-    code, stdout, _ = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--min-score", "5")
-    assert code == 0 and "5 headlines read, 0 triggered, 0 triggers" in stdout
+    code, stdout, _ = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--min-score", "7")
+    assert code == 0 and "5 headlines read, 0 triggered, 0 triggers" in stdout, stdout
     code, stdout, _ = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--window", "0.1")
     assert "3 triggered, 3 triggers" in stdout  # Bloomberg and Reuters 25 min apart
     out = tmp_path / "none.csv"
@@ -163,7 +174,7 @@ def test_classify_out_never_replaces_a_file_it_did_not_write(capsys, tmp_path):
         capsys, "events", "classify", str(SAMPLES[0]), "--out", str(mine), "--overwrite"
     )
     assert code == 0, err
-    assert len(load_events(mine)) == 2
+    assert len(load_events(mine)) == 3  # two stories and a retraction
 
 
 def test_classify_out_replaces_its_own_events_file(capsys, tmp_path):
@@ -171,10 +182,16 @@ def test_classify_out_replaces_its_own_events_file(capsys, tmp_path):
     assert run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))[0] == 0
     code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(out))
     assert code == 0, err
-    assert len(load_events(out)) == 2
+    assert len(load_events(out)) == 3
     empty = tmp_path / "empty.csv"  # an empty file holds nothing to lose
     empty.write_text("")
     code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(empty))
+    assert code == 0, err
+    older = tmp_path / "older.csv"  # written by classify before retractions had a column
+    older.write_text(
+        "id,known_at,direction,category,headline,companies,source,score,sources,matched_rules\n"
+    )
+    code, _, err = run_cli(capsys, "events", "classify", str(SAMPLES[0]), "--out", str(older))
     assert code == 0, err
 
 
@@ -215,10 +232,10 @@ def test_classify_shows_the_first_triggers_and_writes_them_all(capsys, tmp_path,
     out = tmp_path / "ev.csv"
     code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))
     assert code == 0, err
-    assert "First 2 triggers" in stdout and f"... and 2 more triggers (all are in {out})" in stdout
-    assert len(load_events(out)) == 4
+    assert "First 2 triggers" in stdout and f"... and 4 more triggers (all are in {out})" in stdout
+    assert len(load_events(out)) == 6
     code, stdout, err = run_cli(capsys, "events", "classify", *map(str, SAMPLES))
-    assert "... and 2 more triggers (pass --out FILE to keep them all)" in stdout
+    assert "... and 4 more triggers (pass --out FILE to keep them all)" in stdout
 
 
 def test_classify_with_replacement_rules(capsys, tmp_path):
@@ -314,7 +331,7 @@ def test_list_a_classified_file_with_sources_and_since(capsys, tmp_path):
     args = ["events", "list", "--file", str(out), "--since", "2026-07-01"]
     code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
-    assert "2 of 4 events" in stdout
+    assert "3 of 6 events" in stdout  # the resale story, the chip story, the resale's denial
     assert "Bloomberg;Reuters;Benzinga" in stdout
 
 
@@ -373,7 +390,7 @@ def test_validate_a_good_file(capsys, tmp_path):
     assert run_cli(capsys, "events", "classify", *map(str, SAMPLES), "--out", str(out))[0] == 0
     code, stdout, err = run_cli(capsys, "events", "validate", str(out))
     assert code == 0, err
-    assert "OK, 4 events, 0 warning(s)" in stdout
+    assert "OK, 6 events, 0 warning(s)" in stdout  # retractions have the opposite direction
     bundled = DATA.parent.parent / "data" / "capex_events.csv"
     code, stdout, _ = run_cli(capsys, "events", "validate", str(bundled))
     assert code == 0 and "OK, 60 events" in stdout
@@ -397,26 +414,59 @@ def test_evaluate_prints_pinned_figures(capsys):
     code, stdout, err = run_cli(capsys, "events", "evaluate", str(DATA / "labelled_headlines.csv"))
     assert code == 0, err
     lines = {line.split()[0]: line.split() for line in stdout.splitlines() if line.strip()}
-    assert lines["custom_silicon"][1:] == ["81", "76", "76", "1.000", "0.938", "0.968"]
-    assert lines["mega_order"][1:] == ["38", "39", "37", "0.949", "0.974", "0.961"]
+    assert lines["custom_silicon"][1:] == ["81", "78", "78", "1.000", "0.963", "0.981"]
+    assert lines["mega_order"][1:] == ["38", "25", "25", "1.000", "0.658", "0.794"]
+    assert lines["labelled_headlines.csv"][1:] == ["346", "207/217", "95.4%", "129/129", "100.0%"]
     assert "Confusion matrix" in stdout
     assert "1 custom_silicon" in stdout
     none_row = next(line for line in stdout.splitlines() if line.strip().startswith("none "))
-    assert none_row.split() == ["none", "0", "0", "0", "0", "0", "1", "128"]
-    assert "Direction right on 207 of 217 should-trigger headlines (95.4%)" in stdout
-    assert "no trigger on 128 of 129 should-not headlines (99.2%)" in stdout
+    assert none_row.split() == ["none", "0", "0", "0", "0", "0", "0", "129"]
+    assert "rules: direction right on 207 of 217 should-trigger headlines (95.4%)" in stdout
+    assert "no trigger on 129 of 129 should-not headlines (100.0%)" in stdout
 
 
-def test_evaluate_held_out_set_meets_the_bar(capsys):
+def test_evaluate_errors_name_classifier_set_and_line(capsys):
     code, stdout, err = run_cli(
         capsys, "events", "evaluate", str(DATA / "holdout_headlines.csv"), "--errors"
     )
     assert code == 0, err
-    assert "Direction right on 47 of 54 should-trigger headlines (87.0%)" in stdout
+    assert "rules: direction right on 51 of 54 should-trigger headlines (94.4%)" in stdout
     assert "no trigger on 36 of 36 should-not headlines (100.0%)" in stdout
-    errors = [line for line in stdout.splitlines() if line.startswith("line ")]
-    assert len(errors) == 8
-    assert errors[0].startswith("line 5: mega_order -> none: Nvidia stock rockets")
+    errors = [line for line in stdout.splitlines() if line.startswith("rules: holdout")]
+    assert len(errors) == 4
+    assert errors[0].startswith(
+        "rules: holdout_headlines.csv, line 5: mega_order -> none: Nvidia stock rockets"
+    )
+
+
+def test_evaluate_several_sets_and_classifiers_side_by_side(capsys):
+    sets = [str(DATA / "headline_sets" / "dev" / f"{name}.csv") for name in ("wire", "passive")]
+    code, stdout, err = run_cli(
+        capsys, "events", "evaluate", *sets, "--classifier", "rules,model", "--by-set"
+    )
+    assert code == 0, err
+    header = next(line for line in stdout.splitlines() if line.strip().startswith("set "))
+    assert header.split() == [
+        "set", "rows", "rules", "direction", "rules", "quiet", "model", "direction", "model",
+        "quiet",
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.strip()}
+    assert rows["wire.csv"][0] == "70" and rows["passive.csv"][0] == "70"
+    assert rows["pooled"][0] == "140"
+    assert "Per category (pooled): precision, recall, F1" in stdout
+    assert "Per category, model, " in stdout and "passive.csv" in stdout  # --by-set
+    summary = [line for line in stdout.splitlines() if "should-trigger headlines" in line]
+    assert [line.split(":")[0] for line in summary] == ["rules", "model"]
+    assert "of 90 should-trigger headlines" in summary[0]
+    assert "of 50 should-not headlines" in summary[0]
+
+
+def test_evaluate_unknown_classifier_and_repeated_set(capsys):
+    path = str(DATA / "holdout_headlines.csv")
+    code, _, err = run_cli(capsys, "events", "evaluate", path, "--classifier", "gpt")
+    assert_one_line_error(code, err, "--classifier 'gpt'", "rules, model, llm, ensemble")
+    code, _, err = run_cli(capsys, "events", "evaluate", path, path)
+    assert_one_line_error(code, err, "given twice")
 
 
 def test_evaluate_bad_labelled_file(capsys, tmp_path):
@@ -463,19 +513,25 @@ def test_backtest_news_on_real_data(capsys, shared_market_data, tmp_path):
     assert list(log["event_id"]) == [
         "news-2026-07-01-compute_resale",
         "news-2026-07-02-custom_silicon",
+        "news-2026-07-01-compute_resale-retracted",
     ]
-    first, second = log.iloc[0], log.iloc[1]
+    first, second, denial = log.iloc[0], log.iloc[1], log.iloc[2]
     assert first["headline"].startswith("Meta Is Building a Cloud Unit")
     assert first["sources"] == "Bloomberg;Reuters;Benzinga"
-    assert first["matched_rules"].startswith("compute_resale.surplus_compute+2")
+    assert first["matched_rules"].startswith("compute_resale.idle_compute+2")
     assert (first["entry_session"], first["action"]) == ("2026-07-01", "opened")
-    assert (second["entry_session"], second["action"]) == ("2026-07-06", "extended")
     assert second["sources"] == "Reuters;The Information"
+    # Meta's denial (Fri 07-03, a holiday) enters with the chip story on Mon 07-06: the sum of
+    # directions is 0, so neither extends nor closes the book opened on 07-01
+    assert (denial["known_at"], denial["direction"]) == ("2026-07-03T10:00:00-04:00", "-1")
+    assert denial["retracts"] == "news-2026-07-01-compute_resale"
+    assert (second["entry_session"], second["action"]) == ("2026-07-06", "ignored")
+    assert (denial["entry_session"], denial["action"]) == ("2026-07-06", "ignored")
     books = pd.read_csv(out / "books.csv")
     assert list(books["entry"]) == ["2026-07-01"]
     manifest = json.loads((out / "manifest.json").read_text())
     inputs = {Path(i["path"]).name for i in manifest["inputs"]}
-    assert {"news_sample.csv", "news_sample.jsonl", "rules.toml"} <= inputs
+    assert {"news_sample.csv", "news_sample.jsonl", "rules.toml", "actors.toml"} <= inputs
 
 
 def test_backtest_news_errors_are_one_line(capsys, shared_market_data, tmp_path):

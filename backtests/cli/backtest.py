@@ -32,6 +32,14 @@ def backtest(
         list[Path] | None,
         typer.Option("--news", metavar="INPUT", help="Headline file to classify (repeatable)."),
     ] = None,
+    classifier: Annotated[
+        str,
+        typer.Option(
+            "--classifier",
+            help="With --news: rules (default), model, ensemble, or llm (answers from the "
+            "LLM cache only; the backtest never calls the network).",
+        ),
+    ] = "rules",
     start: StartOption = None,
     end: EndOption = None,
     overrides: SetOption = None,
@@ -59,7 +67,9 @@ def backtest(
         if news:
             from backtests.news_backtest import run_with_news
 
-            run = run_with_news(config, news, events, progress=lambda msg: status.update(msg))
+            run = run_with_news(
+                config, news, events, progress=lambda msg: status.update(msg), classifier=classifier
+            )
         else:
             run = run_backtest(config, progress=lambda msg: status.update(msg))
         status.update(

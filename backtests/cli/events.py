@@ -21,13 +21,24 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from backtests.cli.news_options import (
+    ClassifierOption,
+    LLMBudgetOption,
+    LLMCacheOption,
+    LLMDeadlineOption,
+    LLMModelOption,
+    LLMPriceInOption,
+    LLMPriceOutOption,
+    LLMUrlOption,
+    ModelOption,
+    OfflineOption,
+    build_classifier,
+)
 from data.errors import CapexRotationError, DataError
-from reports.formatting import num
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from data.news.evaluation import Evaluation
     from data.news.triggers import Trigger
 
 out = Console()
@@ -96,7 +107,7 @@ def _check_out(out_file: Path, inputs: Sequence[Path], overwrite: bool) -> None:
     file written by ``classify`` (unless ``overwrite``). An empty file holds nothing to lose."""
     import os
 
-    from data.news.triggers import TRIGGER_COLUMNS
+    from data.news.triggers import PREVIOUS_TRIGGER_COLUMNS, TRIGGER_COLUMNS
 
     if out_file.is_dir():
         raise DataError(
@@ -124,7 +135,8 @@ def _check_out(out_file: Path, inputs: Sequence[Path], overwrite: bool) -> None:
     except OSError as exc:
         raise DataError(f"cannot read --out {out_file}: {exc.strerror or exc}") from None
     first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
-    if head and first != ",".join(TRIGGER_COLUMNS).encode():
+    ours = {",".join(TRIGGER_COLUMNS).encode(), ",".join(PREVIOUS_TRIGGER_COLUMNS).encode()}
+    if head and first not in ours:
         raise DataError(
             f"--out {out_file} exists and is not an events file written by `events classify` "
             "(its first line is not our header); choose another file, or pass --overwrite to "
@@ -144,7 +156,7 @@ def _triggers_table(triggers: Sequence[Trigger], title: str) -> Table:
         table.add_row(
             t.known_at.isoformat(),
             f"{t.direction:+d}",
-            Text(printable(t.category)),
+            Text(printable(t.category + (" (retraction)" if t.retracts else ""))),
             f"{t.score:g}",
             Text(printable(t.headline)),
             Text(printable("; ".join(t.sources))),
@@ -181,19 +193,48 @@ def classify_command(
             help="Replace --out even if it is not an events file written by classify.",
         ),
     ] = False,
+    classifier_name: ClassifierOption = "rules",
+    model_file: ModelOption = None,
+    llm_model: LLMModelOption = None,
+    llm_url: LLMUrlOption = None,
+    llm_cache: LLMCacheOption = None,
+    llm_budget: LLMBudgetOption = None,
+    llm_deadline: LLMDeadlineOption = None,
+    llm_price_in: LLMPriceInOption = None,
+    llm_price_out: LLMPriceOutOption = None,
+    offline: OfflineOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Classify headlines into triggers and write an events file the backtest reads."""
     from data.atomic import write_bytes_atomically
-    from data.news.classifier import explain
     from data.news.rules import load_rules
     from data.news.triggers import classify_news, events_csv_text
+    from data.news.verdict import explain
 
     threshold, window = _threshold(min_score), _window(window)
     if out_file is not None:
-        _check_out(out_file, [*inputs, *([rules_file] if rules_file else [])], overwrite)
+        given = [*inputs, *(f for f in (rules_file, model_file) if f is not None)]
+        _check_out(out_file, given, overwrite)
     rules = load_rules(rules_file)
-    batch, classified, triggers = classify_news(inputs, rules, skip_bad, threshold, window)
+    llm = {
+        "model": llm_model,
+        "url": llm_url,
+        "cache_dir": llm_cache,
+        "budget": llm_budget,
+        "deadline": llm_deadline,
+        "price_in": llm_price_in,
+        "price_out": llm_price_out,
+        "offline": offline,
+    }
+    classifier = build_classifier(classifier_name, rules, threshold, model_file, llm)
+    try:
+        batch, classified, triggers = classify_news(
+            inputs, rules, skip_bad, threshold, window, classifier=classifier
+        )
+    finally:
+        usage = getattr(classifier, "usage", None)
+        if usage is not None:
+            _say(usage.summary(), err)
     if out_file is not None:  # written first: the report below may go to a closed pipe
         write_bytes_atomically(out_file, events_csv_text(triggers).encode("utf-8"))
     if batch.bad_rows:
@@ -216,9 +257,11 @@ def classify_command(
     if len(shown) < len(triggers):
         where = f"all are in {out_file}" if out_file else "pass --out FILE to keep them all"
         _say(f"... and {len(triggers) - len(shown)} more triggers ({where})")
+    retractions = sum(bool(t.retracts) for t in triggers)
     _say(
-        f"{len(batch.items)} headlines read, {fired} triggered, {len(triggers)} triggers after "
-        f"merging the same story (rules {rules.path})"
+        f"{len(batch.items)} headlines read, {fired} triggered, {len(triggers) - retractions} "
+        f"triggers after merging the same story, {retractions} retracted by a later denial "
+        f"({classifier.name} classifier; rules {rules.path})"
     )
     if out_file is not None:
         _say(f"Events: {out_file}")
@@ -326,85 +369,5 @@ def validate_command(
     )
 
 
-def _fmt(value: float | None) -> str:
-    return num(value, 3)
-
-
-def _metrics_table(evaluation: Evaluation) -> Table:
-    table = Table(
-        title="Per category (n: labelled, pred: predicted, ok: correct)", box=box.SIMPLE_HEAVY
-    )
-    table.add_column("category", no_wrap=True)
-    for name in ("n", "pred", "ok", "precision", "recall", "F1"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for m in (*evaluation.per_category, evaluation.overall):
-        if m is evaluation.overall:
-            table.add_section()
-        table.add_row(
-            Text(m.category),
-            str(m.support),
-            str(m.predicted),
-            str(m.true_positives),
-            _fmt(m.precision),
-            _fmt(m.recall),
-            _fmt(m.f1),
-        )
-    return table
-
-
-def _confusion_table(evaluation: Evaluation) -> Table:
-    from data.news.evaluation import NONE
-
-    keys = {name: str(i) for i, name in enumerate(evaluation.labels[:-1], start=1)}
-    keys[NONE] = NONE
-    table = Table(title="Confusion matrix (rows: label, columns: predicted)", box=box.SIMPLE_HEAVY)
-    table.add_column("label", no_wrap=True)
-    for name in evaluation.labels:
-        table.add_column(keys[name], justify="right", no_wrap=True)
-    for truth in evaluation.labels:
-        row = evaluation.confusion[truth]
-        label = truth if truth == NONE else f"{keys[truth]} {truth}"
-        table.add_row(Text(label), *(str(row[p]) for p in evaluation.labels))
-    return table
-
-
-@events_app.command("evaluate")
-def evaluate_command(
-    labelled: Annotated[
-        Path,
-        typer.Argument(
-            metavar="LABELLED.csv", help="headline,label_category[,label_direction] CSV."
-        ),
-    ],
-    rules_file: RulesOption = None,
-    min_score: MinScoreOption = None,
-    show_errors: Annotated[
-        bool, typer.Option("--errors", help="List every misclassified headline and why.")
-    ] = False,
-    debug: DebugOption = False,
-) -> None:
-    """Precision, recall and F1 per category and a confusion matrix on a labelled set."""
-    from data.news.evaluation import NONE, evaluate, load_labelled
-    from data.news.rules import load_rules
-
-    rules = load_rules(rules_file)
-    result = evaluate(load_labelled(labelled, rules), rules, _threshold(min_score))
-    out.print(_metrics_table(result))
-    out.print(_confusion_table(result))
-    out.print(
-        f"Direction right on {result.direction_right} of {result.should_trigger} should-trigger "
-        f"headlines ({_rate(result.direction_rate)}); no trigger on {result.silent} of "
-        f"{result.should_not} should-not headlines ({_rate(result.silence_rate)}).",
-        highlight=False,
-    )
-    if show_errors:
-        for row, verdict in result.results:
-            if (verdict.category or NONE) != (row.category or NONE):
-                _say(
-                    f"line {row.line}: {row.category or NONE} -> {verdict.category or NONE}: "
-                    f"{row.headline} ({verdict.reason})"
-                )
-
-
-def _rate(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+# `events evaluate` lives in its own module; importing it registers it on events_app.
+from backtests.cli import events_evaluate  # noqa: E402, F401

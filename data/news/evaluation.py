@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.errors import DataError, where
-from data.news.classifier import Verdict, classify_headline
+from data.news.classifiers import HeadlineClassifier, RulesClassifier
 from data.news.rules import Rules
+from data.news.verdict import Verdict
 from data.textfiles import csv_rows, decode_text, read_input
 
 NONE = "none"
@@ -146,15 +147,34 @@ def _labelled(
 
 
 def evaluate(
-    rows: Sequence[LabelledHeadline], rules: Rules, threshold: float | None = None
+    rows: Sequence[LabelledHeadline],
+    classifier: HeadlineClassifier | Rules,
+    threshold: float | None = None,
 ) -> Evaluation:
-    """Classify every labelled headline and compute the figures of :class:`Evaluation`."""
-    labels = (*(c.name for c in rules.categories), NONE)
+    """Classify every labelled headline (a Rules object means the rules classifier, with
+    ``threshold`` if given) and compute the figures of :class:`Evaluation`."""
+    if isinstance(classifier, Rules):
+        labels = tuple(c.name for c in classifier.categories)
+        classifier = RulesClassifier(classifier, threshold)
+    else:
+        labels = tuple(c.name for c in classifier.rules.categories)
+    verdicts = classifier.classify_many([(r.headline, r.tickers) for r in rows])
+    return score_results(list(zip(rows, verdicts, strict=True)), labels)
+
+
+def pool(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """The figures of several evaluations taken as one set (every row counts once)."""
+    results = [pair for e in evaluations for pair in e.results]
+    return score_results(results, evaluations[0].labels[:-1])
+
+
+def score_results(
+    results: Sequence[tuple[LabelledHeadline, Verdict]], categories: Sequence[str]
+) -> Evaluation:
+    """The figures of :class:`Evaluation` for verdicts already made."""
+    labels = (*categories, NONE)
     confusion = {t: dict.fromkeys(labels, 0) for t in labels}
-    results = []
-    for row in rows:
-        verdict = classify_headline(row.headline, rules, row.tickers, threshold)
-        results.append((row, verdict))
+    for row, verdict in results:
         confusion[row.category or NONE][verdict.category or NONE] += 1
     per_category = tuple(
         CategoryMetrics(

@@ -4,11 +4,13 @@ A pattern is a short phrase matched against a headline's words, never a regular 
 
 - words match whole words (``Meta`` never matches "metal", ``AI`` never "said" nor "xAI");
   hyphens, slashes and apostrophes separate words (``in-house`` = ``in house``);
-- a word written in lowercase matches any case; a word with a capital letter is case-sensitive
-  and also matches its ALL-CAPS spelling (``Meta`` matches "Meta" and "META", not "meta");
-- a word also matches its plural in ``s``/``es`` (``chip`` matches "chips");
+- a word written in lowercase matches any case and every inflection (``sell`` matches sells,
+  selling, sold; ``chip`` chips); a word with a capital letter is case-sensitive, also matches
+  its ALL-CAPS spelling and a plural (``Meta`` matches "Meta" and "META", not "meta"); see
+  :mod:`data.news.words`;
 - ``word*`` matches any word starting with ``word`` (``cancel*``: cancels, cancelled);
-- ``#`` matches a number (``# GW`` matches "10GW" and "10 GW"; ``350k`` is one number);
+- ``#`` matches a number, in digits or words (``# GW`` matches "10GW", "10 GW", "ten GW";
+  ``350k`` is one number);
 - ``...`` skips up to ``max_gap`` words (the ``s`` of a possessive is not counted), never across
   a clause break (``; : , ! ? |``, an em dash, a spaced hyphen, a full stop before a space);
 - ``<name>`` stands for any entry of the rules' ``[terms]`` list ``name`` (``<capex>`` for
@@ -24,6 +26,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from data.errors import DataError
+from data.news.words import NO_WORDS as _NO_WORDS
+from data.news.words import Word as _Word
+from data.news.words import word as _word
+from data.news.words import word_index as _word_index
 
 _WORD = r"[^\W\d_]+|\d+(?:[.,]\d+)*(?:[kK](?![^\W\d_]))?"
 _TEXT_TOKENS = re.compile(rf"(?P<word>{_WORD})|(?P<brk>[;:,!?|—]|(?<=\s)[-–](?=\s)|\.(?=\s))")
@@ -49,10 +55,10 @@ def tokenize(text: str) -> list[Token]:
     tokens = []
     make = tuple.__new__  # Token(...) without the keyword handling: headlines make many
     for m in _TEXT_TOKENS.finditer(clean):
-        word = m.group()
-        start = m.start()
-        filler = (word == "s" or word == "S") and clean[start - 1 : start] == "'"
-        tokens.append(make(Token, (word, start, m.end(), m.lastgroup == "brk", filler)))
+        start, end = m.span()
+        word = clean[start:end]
+        filler = end - start == 1 and word in "sS" and clean[start - 1 : start] == "'"
+        tokens.append(make(Token, (word, start, end, m.lastgroup == "brk", filler)))
     return tokens
 
 
@@ -79,7 +85,7 @@ class Headline:
         self.candidates: frozenset[Pattern] | _Every = _EVERY_PATTERN
 
     def positions(self, word: _Word) -> frozenset[int]:
-        """Indexes of the (non-break) tokens that ``word`` matches (see :meth:`_Word.matches`)."""
+        """Indexes of the (non-break) tokens that ``word`` matches (see ``Word.matches``)."""
         found = self._positions.get(word)
         if found is None:
             if word in self.known:
@@ -95,28 +101,6 @@ class Headline:
         return self.text[self.tokens[span[0]].start : self.tokens[span[1]].end]
 
 
-@dataclass(frozen=True, eq=False)  # interned by _word(): identity is equality
-class _Word:
-    text: str
-    prefix: bool
-    number: bool = False
-
-    def matches(self, token: str) -> bool:
-        if self.number:
-            return token[:1].isdigit()
-        if self.text == self.text.lower():  # written in lowercase: any case
-            forms: tuple[str, ...] = (self.text,)
-            token = token.lower()
-        else:  # a capital letter: this spelling or ALL CAPS
-            forms = (self.text, self.text.upper())
-        for form in forms:
-            if self.prefix and token.startswith(form):
-                return True
-            if token.startswith(form) and token[len(form) :].lower() in ("", "s", "es"):
-                return True
-        return False
-
-
 class _Every:
     """A container holding everything (the candidates of a headline no index narrowed)."""
 
@@ -128,81 +112,6 @@ class _Every:
 
 
 _EVERY_PATTERN = _Every()
-_WORDS: dict[tuple[str, bool, bool], _Word] = {}
-_NO_WORDS: frozenset[_Word] = frozenset()
-_SUFFIXES = ("", "s", "S", "es", "ES", "Es", "eS")
-_SEEN_LIMIT = 200_000  # distinct tokens remembered by the word index
-
-
-def _word(text: str, prefix: bool = False, number: bool = False) -> _Word:
-    """The one _Word for (text, prefix, number), so headlines cache its matches once."""
-    key = (text, prefix, number)
-    if key not in _WORDS:
-        _WORDS[key] = _Word(text, prefix, number)
-    return _WORDS[key]
-
-
-class _WordIndex:
-    """Every known pattern word, indexed so a token finds the words that accept it with a few
-    dictionary lookups (the same rule as :meth:`_Word.matches`, read backwards)."""
-
-    def __init__(self, words: list[_Word]) -> None:
-        self.words = frozenset(words)
-        self.exact: dict[str, set[_Word]] = {}  # lowercase words, by text
-        self.prefixes: dict[str, set[_Word]] = {}  # lowercase word*, by text
-        self.cased: dict[str, set[_Word]] = {}  # capitalised words, by text and ALL CAPS
-        self.cased_prefixes: dict[str, set[_Word]] = {}
-        self.numbers = {w for w in words if w.number}
-        for w in words:
-            if w.number:
-                continue
-            if w.text == w.text.lower():
-                (self.prefixes if w.prefix else self.exact).setdefault(w.text, set()).add(w)
-            else:
-                table = self.cased_prefixes if w.prefix else self.cased
-                for form in (w.text, w.text.upper()):
-                    table.setdefault(form, set()).add(w)
-        self.longest = max((len(k) for k in (*self.prefixes, *self.cased_prefixes)), default=0)
-        self._seen: dict[str, frozenset[_Word]] = {}
-
-    def accepting(self, token: str) -> frozenset[_Word]:
-        """The words that match ``token`` (remembered: headlines share most of their words)."""
-        found = self._seen.get(token)
-        if found is None:
-            if len(self._seen) >= _SEEN_LIMIT:
-                self._seen.clear()
-            found = self._seen[token] = frozenset(self._accepting(token))
-        return found
-
-    def _accepting(self, token: str) -> set[_Word]:
-        found: set[_Word] = set()
-        if token[:1].isdigit():
-            found |= self.numbers
-        low = token.lower()
-        for base in (
-            low,
-            low[:-1] if low.endswith("s") else "",
-            low[:-2] if low.endswith("es") else "",
-        ):
-            found |= self.exact.get(base, set())
-        for suffix in _SUFFIXES:
-            if token.endswith(suffix):
-                found |= self.cased.get(token[: len(token) - len(suffix)], set())
-        for k in range(1, min(len(token), self.longest) + 1):
-            found |= self.prefixes.get(low[:k], set())
-            found |= self.cased_prefixes.get(token[:k], set())
-        return found
-
-
-_INDEX: _WordIndex | None = None
-
-
-def _word_index() -> _WordIndex:
-    """The index of every word compiled so far (rebuilt when new words were compiled)."""
-    global _INDEX
-    if _INDEX is None or len(_INDEX.words) != len(_WORDS):
-        _INDEX = _WordIndex(list(_WORDS.values()))
-    return _INDEX
 
 
 GAP = None  # a "..." element
@@ -223,6 +132,11 @@ class Pattern:
     _needs: tuple[tuple[frozenset[_Word], tuple[frozenset[_Word], ...]], ...] = field(
         init=False, compare=False, repr=False
     )
+    _single_needs: tuple[frozenset[_Word], ...] = field(init=False, compare=False, repr=False)
+    _anchors: frozenset[_Word] = field(init=False, compare=False, repr=False)
+    _run_needs: tuple[tuple[frozenset[_Word], tuple[frozenset[_Word], ...]], ...] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         first = self.elements[0] or ()
@@ -241,12 +155,18 @@ class Pattern:
         object.__setattr__(self, "_starts", starts)
         object.__setattr__(self, "_words", frozenset(w for c in choices for r in c for w in r))
         object.__setattr__(self, "_needs", needs)
+        object.__setattr__(self, "_anchors", _anchors(choices))
+        object.__setattr__(self, "_single_needs", tuple(one for one, runs in needs if not runs))
+        object.__setattr__(self, "_run_needs", tuple((one, runs) for one, runs in needs if runs))
 
     def possible(self, matched: frozenset[_Word]) -> bool:
         """Whether every element has a run whose words are all in ``matched`` (the words found
         in a headline): if not, the pattern cannot match it."""
-        for singles, runs in self._needs:
-            if singles.isdisjoint(matched) and (not runs or not any(r <= matched for r in runs)):
+        for singles in self._single_needs:
+            if singles.isdisjoint(matched):
+                return False
+        for singles, runs in self._run_needs:
+            if singles.isdisjoint(matched) and not any(r <= matched for r in runs):
                 return False
         return True
 
@@ -265,10 +185,22 @@ class Pattern:
         if not self.possible(matched):
             return []
         found = []
+        single = len(self.elements) == 1  # one word or term: no search needed
+        size = len(accepts)
         for first, words in enumerate(accepts):
             if self._first.isdisjoint(words):
                 continue
-            for end in dict.fromkeys(self._ends(headline.tokens, accepts, first, 0, max_gap)):
+            if single:
+                ends = (
+                    first + len(run) - 1
+                    for run in self.elements[0] or ()
+                    if run[0] in words
+                    and first + len(run) <= size
+                    and all(w in accepts[first + k] for k, w in enumerate(run))
+                )
+            else:
+                ends = self._ends(headline.tokens, accepts, first, 0, max_gap)
+            for end in dict.fromkeys(ends):
                 found.append((first, end))
         return found
 
@@ -285,8 +217,10 @@ class Pattern:
         choice = self.elements[element]
         if choice is GAP:  # the next element here, or after 1..max_gap skipped words
             skipped = 0
+            following = self._starts[element + 1]
             while at < len(tokens):
-                yield from self._ends(tokens, accepts, at, element + 1, max_gap)
+                if not following.isdisjoint(accepts[at]):
+                    yield from self._ends(tokens, accepts, at, element + 1, max_gap)
                 if tokens[at].brk:
                     return
                 skipped += not tokens[at].filler
@@ -309,20 +243,47 @@ class Pattern:
                     yield from self._ends(tokens, accepts, last + 1, element + 1, max_gap)
 
 
+# Words that occur in many headlines: a poor choice to index a pattern by (see _anchors).
+_COMMON = frozenset(
+    """AI data chip new plan deal GPU compute Nvidia capex spending server cloud model billion
+    B bn report say says to on in of for with by at as and the a an its it is are will""".split()  # noqa: SIM905
+)
+
+
+def _cost(word: _Word) -> int:
+    """A rough guess of how many headlines ``word`` matches (lower is rarer)."""
+    if word.number or word.text in _COMMON or word.text.lower() in _COMMON:
+        return 20
+    return 3 if word.prefix else 1
+
+
+def _anchors(choices: list[_Choice]) -> frozenset[_Word]:
+    """The words to index a pattern by: the element whose runs are rarest, one word (the
+    rarest) per run. Any match of the pattern contains one of them."""
+    best: frozenset[_Word] = _NO_WORDS
+    best_cost = None
+    for choice in choices:
+        words = frozenset(min(run, key=_cost) for run in choice)
+        cost = sum(_cost(w) for w in words)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = words, cost
+    return best
+
+
 class PatternIndex:
-    """The patterns of a rules file by the words they can start with, so a headline skips at
-    once every pattern none of whose first words it contains."""
+    """The patterns of a rules file by their anchor words (see :func:`_anchors`), so a
+    headline skips at once every pattern none of whose anchors it contains."""
 
     def __init__(self, patterns: Iterable[Pattern]) -> None:
         self._by_word: dict[_Word, list[Pattern]] = {}
         self._patterns = frozenset(patterns)
         for pattern in self._patterns:
-            for word in pattern._first:
+            for word in pattern._anchors:
                 self._by_word.setdefault(word, []).append(pattern)
         self._words = frozenset(w for p in self._patterns for w in p._words)
 
     def candidates(self, headline: Headline) -> frozenset[Pattern]:
-        """The patterns that may match ``headline``: a word they can start with is in it, and
+        """The patterns that may match ``headline``: one of their anchors is in it, and
         every element has a word in it (a superset of those that match; all of them when the
         headline was built before some of their words were compiled)."""
         if not self._words <= headline.known:
@@ -354,6 +315,8 @@ def compile_pattern(text: str, origin: str, terms: dict[str, list[str]] | None =
     elements: list[_Choice | None] = []
     for part in text.split():
         if part == "...":
+            if elements and elements[-1] is GAP:
+                raise DataError(f"{origin}: pattern {text!r} has '... ...'; write one '...'")
             elements.append(GAP)
             continue
         term = _TERM.match(part)

@@ -10,6 +10,7 @@ reports the first problem with the file and key (unknown keys name the closest v
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
 import tomllib
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import DataError
+from data.news.gazetteer import Actor, parse_gazetteer
 from data.news.patterns import Pattern, PatternIndex, compile_pattern
 
 BUNDLED_RULES = "rules.toml"
@@ -34,16 +36,6 @@ class Signal:
 
 
 @dataclass(frozen=True)
-class Actor:
-    """A company or kind of company the news must involve; ``group`` is what categories ask for."""
-
-    name: str
-    group: str
-    aliases: tuple[Pattern, ...]
-    tickers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Category:
     """A kind of trigger: its direction, the actor groups it needs, its signals, its negations
     (cues before a signal that cancel it, or after it) and vetoes (words that put the whole
@@ -56,6 +48,12 @@ class Category:
     negations: tuple[Pattern, ...]
     negations_after: tuple[Pattern, ...]
     vetoes: tuple[Pattern, ...]
+    strong: float = 0.0  # a trigger of this category needs a live signal this heavy
+
+    @functools.cached_property
+    def signal_patterns(self) -> frozenset[Pattern]:
+        """Every pattern of every signal (a headline none of them may match skips it)."""
+        return frozenset(p for s in self.signals for p in s.patterns)
 
 
 @dataclass(frozen=True)
@@ -74,12 +72,21 @@ class Rules:
     vetoes: tuple[Pattern, ...]
     actors: tuple[Actor, ...]
     categories: tuple[Category, ...]
+    strong: float = 0.0
+    denials: tuple[Pattern, ...] = ()
+    denials_after: tuple[Pattern, ...] = ()
+    questions: bool = False
+    retraction_window_hours: float = 0.0
+    files: tuple[tuple[str, str], ...] = ()  # (origin, sha256) of the rules and gazetteer
     index: PatternIndex = field(compare=False, repr=False, default_factory=lambda: PatternIndex(()))
+    alias_owners: dict[Pattern, int] = field(compare=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         patterns = [
             *self.negations,
             *self.negations_after,
+            *self.denials,
+            *self.denials_after,
             *self.vetoes,
             *(p for a in self.actors for p in a.aliases),
             *(
@@ -94,6 +101,8 @@ class Rules:
             ),
         ]
         object.__setattr__(self, "index", PatternIndex(patterns))
+        owners = {alias: n for n, actor in enumerate(self.actors) for alias in actor.aliases}
+        object.__setattr__(self, "alias_owners", owners)
 
     def category(self, name: str) -> Category:
         """The category called ``name`` (KeyError if the rules have none)."""
@@ -103,11 +112,37 @@ class Rules:
         raise KeyError(name)
 
 
-_TOP_KEYS = {"version", "settings", "terms", "negations", "vetoes", "actors", "categories"}
-_SETTINGS = {"threshold", "dedup_window_hours", "max_gap", "negation_window"}
-_NEGATION_KEYS = {"before", "after", "scope_breaks"}
+_TOP_KEYS = {
+    "version",
+    "settings",
+    "terms",
+    "phrases",
+    "negations",
+    "vetoes",
+    "actors",
+    "categories",
+}
+_SETTINGS = {
+    "threshold",
+    "strong",
+    "dedup_window_hours",
+    "retraction_window_hours",
+    "max_gap",
+    "negation_window",
+    "questions",
+    "gazetteer",
+}
+_NEGATION_KEYS = {"before", "after", "denials", "denials_after", "scope_breaks"}
 _ACTOR_KEYS = {"group", "aliases", "tickers"}
-_CATEGORY_KEYS = {"direction", "actor_groups", "signals", "negations", "negations_after", "vetoes"}
+_CATEGORY_KEYS = {
+    "direction",
+    "actor_groups",
+    "signals",
+    "negations",
+    "negations_after",
+    "vetoes",
+    "strong",
+}
 _SIGNAL_KEYS = {"name", "weight", "patterns"}
 
 
@@ -117,6 +152,7 @@ class _Reader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.terms: dict[str, list[str]] = {}
+        self.phrases: dict[str, list[str]] = {}
 
     def fail(self, key: str, message: str) -> DataError:
         return DataError(f"{self.path}: {key}: {message}")
@@ -144,9 +180,25 @@ class _Reader:
         return value
 
     def patterns(self, value: Any, key: str) -> tuple[Pattern, ...]:
+        """Compile a list of patterns; an entry ``@name`` stands for ``[phrases].name``."""
         origin = f"{self.path}: {key}"
-        strings = self.strings(value, key)
-        return tuple(compile_pattern(p, origin, self.terms) for p in strings)
+        compiled = []
+        for text in self.strings(value, key):
+            if text.startswith("@"):
+                name = text[1:]
+                if name not in self.phrases:
+                    close = difflib.get_close_matches(name, sorted(self.phrases), n=1)
+                    hint = f"; did you mean @{close[0]}?" if close else ""
+                    raise self.fail(key, f"{text!r}: no [phrases] list {name!r}{hint}")
+                compiled += [compile_pattern(p, origin, self.terms) for p in self.phrases[name]]
+            else:
+                compiled.append(compile_pattern(text, origin, self.terms))
+        return tuple(compiled)
+
+    def flag(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
 
 
 def load_rules(path: Path | str | None = None) -> Rules:
@@ -169,10 +221,29 @@ def load_rules(path: Path | str | None = None) -> Rules:
         raise DataError(f"{origin} is not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"{origin} is not valid TOML: {exc}") from None
-    return _build(document, origin, hashlib.sha256(raw).hexdigest())
+    folder = None if path is None else Path(path).parent
+    return _build(document, origin, hashlib.sha256(raw).hexdigest(), folder)
 
 
-def _build(document: dict[str, Any], origin: str, sha256: str) -> Rules:
+def _read_gazetteer(r: _Reader, name: Any, folder: Path | None) -> tuple[str, bytes]:
+    """The gazetteer file named by ``settings.gazetteer``: beside the rules file, else the
+    bundled file of that name (so a copied rules file keeps the shipped actors)."""
+    if not isinstance(name, str) or not name.strip():
+        raise r.fail("settings.gazetteer", f"expected a file name, got {name!r}")
+    if folder is not None and (folder / name).is_file():
+        file = folder / name
+        try:
+            return str(file), file.read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read gazetteer {file}: {exc.strerror or exc}") from None
+    bundled = resources.files("data.news").joinpath(name)
+    if "/" not in name and bundled.is_file():
+        return f"<bundled>/news/{name}", bundled.read_bytes()
+    where = folder / name if folder is not None else name
+    raise r.fail("settings.gazetteer", f"{where} does not exist; give the actors file's name")
+
+
+def _build(document: dict[str, Any], origin: str, sha256: str, folder: Path | None) -> Rules:
     r = _Reader(origin)
     r.table(document, "", _TOP_KEYS)
     settings = r.table(document.get("settings", {}), "settings", _SETTINGS)
@@ -182,10 +253,23 @@ def _build(document: dict[str, Any], origin: str, sha256: str) -> Rules:
             if "..." in entry or "<" in entry:
                 raise r.fail(f"terms.{name}", f"{entry!r}: a term is words, without ... or <>")
         r.terms[name] = entries
+    raw_phrases = document.get("phrases", {})
+    for name, entries in r.table(raw_phrases, "phrases", _keys(raw_phrases)).items():
+        r.phrases[name] = [e for e in r.strings(entries, f"phrases.{name}") if e]
+        r.patterns(entries, f"phrases.{name}")  # compiled once here, to report errors early
     negations = r.table(document.get("negations", {}), "negations", _NEGATION_KEYS)
     breaks = r.strings(negations.get("scope_breaks", []), "negations.scope_breaks")
     vetoes = r.table(document.get("vetoes", {}), "vetoes", {"words"})
     actors = []
+    files = [(origin, sha256)]
+    if "gazetteer" in settings:
+        file, raw = _read_gazetteer(r, settings["gazetteer"], folder)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{file} is not UTF-8 text ({exc.reason})") from None
+        actors.extend(parse_gazetteer(text, file, r.terms))
+        files.append((file, hashlib.sha256(raw).hexdigest()))
     raw_actors = document.get("actors", {})
     for name, spec in r.table(raw_actors, "actors", _keys(raw_actors)).items():
         key = f"actors.{name}"
@@ -194,7 +278,7 @@ def _build(document: dict[str, Any], origin: str, sha256: str) -> Rules:
             raise r.fail(f"{key}.group", "expected the actor's group name, e.g. 'hyperscaler'")
         aliases = r.patterns(spec.get("aliases", [name]), f"{key}.aliases")
         tickers = tuple(t.upper() for t in r.strings(spec.get("tickers", []), f"{key}.tickers"))
-        actors.append(Actor(name, spec["group"], aliases, tickers))
+        actors.append(Actor(name, spec["group"], aliases, tickers, ("alias",) * len(aliases)))
     groups = {a.group for a in actors}
     categories = []
     raw_categories = document.get("categories", {})
@@ -213,10 +297,20 @@ def _build(document: dict[str, Any], origin: str, sha256: str) -> Rules:
         negation_window=_count(r, settings.get("negation_window", 6), "settings.negation_window"),
         negations=r.patterns(negations.get("before", []), "negations.before"),
         negations_after=r.patterns(negations.get("after", []), "negations.after"),
+        denials=r.patterns(negations.get("denials", []), "negations.denials"),
+        denials_after=r.patterns(negations.get("denials_after", []), "negations.denials_after"),
         scope_breaks=frozenset(w.lower() for w in breaks),
         vetoes=r.patterns(vetoes.get("words", []), "vetoes.words"),
         actors=tuple(actors),
         categories=tuple(categories),
+        strong=r.number(settings.get("strong", 0.0), "settings.strong", zero_ok=True),
+        questions=r.flag(settings.get("questions", False), "settings.questions"),
+        retraction_window_hours=r.number(
+            settings.get("retraction_window_hours", 0.0),
+            "settings.retraction_window_hours",
+            zero_ok=True,
+        ),
+        files=tuple(files),
     )
 
 
@@ -266,4 +360,5 @@ def _category(r: _Reader, name: str, spec: Any, groups: set[str]) -> Category:
         negations=r.patterns(spec.get("negations", []), f"{key}.negations"),
         negations_after=r.patterns(spec.get("negations_after", []), f"{key}.negations_after"),
         vetoes=r.patterns(spec.get("vetoes", []), f"{key}.vetoes"),
+        strong=r.number(spec.get("strong", 0.0), f"{key}.strong", zero_ok=True),
     )

@@ -1,14 +1,14 @@
-"""From classified headlines to point-in-time triggers: deduplication and the events file.
+"""From classified headlines to point-in-time triggers and the events file.
 
-The same story reported by several outlets is one trigger: headlines of the same category that
-share an actor and were published within the dedup window (default 36 hours) of the story's
-first headline are merged into one trigger at the EARLIEST ``published_at`` (the instant the
-news became known), listing every source. The trigger keeps the first headline, its score and
-its matched rules.
+Each headline is classified (by the rules, the model, the LLM or the ensemble: see
+:mod:`data.news.classifiers`), then the same story reported by several outlets is merged into
+one trigger at the EARLIEST ``published_at``, and a later denial of a story becomes a
+retraction event at the denial's own time (:mod:`data.news.stories`).
 
 The events file written here is the backtest's format (:mod:`data.events`): ``id, known_at,
 direction, category, headline, companies, source`` (the earliest source), plus ``score``,
-``sources`` (all, ``;``-separated) and ``matched_rules``.
+``sources`` (all, ``;``-separated), ``matched_rules`` and ``retracts`` (for a retraction, the
+id of the trigger it retracts).
 """
 
 from __future__ import annotations
@@ -16,18 +16,33 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from data.calendar import NEW_YORK
 from data.events import Event, EventCalendar
-from data.news.classifier import Verdict, classify_headline
 from data.news.feeds import NewsBatch, NewsItem, load_news, sort_news
 from data.news.rules import Rules
+from data.news.stories import RETRACTED_SUFFIX, deduplicate
+from data.news.verdict import Verdict
+
+if TYPE_CHECKING:
+    from data.news.classifiers import HeadlineClassifier
+
+__all__ = [
+    "RETRACTED_SUFFIX",
+    "TRIGGER_COLUMNS",
+    "Classified",
+    "Trigger",
+    "classify_items",
+    "classify_news",
+    "deduplicate",
+    "events_csv_text",
+    "trigger_calendar",
+]
 
 TRIGGER_COLUMNS = (
     "id",
@@ -40,7 +55,10 @@ TRIGGER_COLUMNS = (
     "score",
     "sources",
     "matched_rules",
+    "retracts",
 )
+# The header of events files written before retractions existed (still ours to replace).
+PREVIOUS_TRIGGER_COLUMNS = TRIGGER_COLUMNS[:-1]
 
 
 @dataclass(frozen=True)
@@ -53,7 +71,8 @@ class Classified:
 
 @dataclass(frozen=True)
 class Trigger:
-    """One trigger: the first headline of a story and every headline merged into it."""
+    """One trigger: the first headline of a story and every headline merged into it; for a
+    retraction, the denials of a story, and ``retracts`` the id of the story's trigger."""
 
     id: str
     category: str
@@ -63,6 +82,7 @@ class Trigger:
     actors: tuple[str, ...]
     matched_rules: tuple[str, ...]
     items: tuple[NewsItem, ...]
+    retracts: str = ""
 
     @property
     def known_at(self) -> pd.Timestamp:
@@ -80,87 +100,19 @@ class Trigger:
 
 
 def classify_items(
-    items: Sequence[NewsItem], rules: Rules, threshold: float | None = None
+    items: Sequence[NewsItem],
+    classifier: HeadlineClassifier | Rules,
+    threshold: float | None = None,
 ) -> list[Classified]:
-    """Classify every item (in publication order) with ``rules``."""
-    return [
-        Classified(item, classify_headline(item.headline, rules, item.tickers, threshold))
-        for item in sort_news(items)
-    ]
+    """Classify every item (in publication order) with ``classifier`` (a Rules object means
+    the rules classifier, with ``threshold`` if given)."""
+    if isinstance(classifier, Rules):
+        from data.news.classifiers import RulesClassifier
 
-
-def deduplicate(classified: Sequence[Classified], window_hours: float) -> list[Trigger]:
-    """Merge the triggering headlines of one story (same category, a shared actor, published
-    within ``window_hours`` of the story's first headline) into one trigger, earliest first.
-
-    A headline joins the OLDEST open story it qualifies for; the story then also counts the
-    headline's actors as its own. Stories are indexed by (category, actor) and closed once
-    their window has passed, so the cost grows with the number of headlines, not with
-    headlines times stories.
-
-    Needs: ``classified`` in publication order (as :func:`classify_items` returns it; it is
-    re-sorted stably otherwise). Returns the triggers in ``known_at`` order with ids
-    ``news-<date>-<category>[-n]``.
-    """
-    window = pd.Timedelta(hours=window_hours)
-    entries = sorted((e for e in classified if e.verdict.triggered), key=_published)
-    stories: list[list[Classified]] = []
-    story_actors: list[set[str]] = []
-    open_stories: dict[str, deque[int]] = {}  # category -> open story numbers, oldest first
-    by_actor: dict[tuple[str, str], set[int]] = {}  # (category, actor) -> open story numbers
-    for entry in entries:
-        category = entry.verdict.category or ""
-        actors = entry.verdict.winner.actors
-        now = entry.item.published_at
-        queue = open_stories.setdefault(category, deque())
-        while queue and now - stories[queue[0]][0].item.published_at > window:
-            closed = queue.popleft()  # later headlines are later still: closed for good
-            for actor in story_actors[closed]:
-                by_actor[(category, actor)].discard(closed)
-        candidates = [n for a in actors for n in by_actor.get((category, a), ())]
-        if candidates:
-            number = min(candidates)
-            stories[number].append(entry)
-        else:
-            number = len(stories)
-            stories.append([entry])
-            story_actors.append(set())
-            queue.append(number)
-        for actor in actors:
-            if actor not in story_actors[number]:
-                story_actors[number].add(actor)
-                by_actor.setdefault((category, actor), set()).add(number)
-    return _triggers(stories)
-
-
-def _published(entry: Classified) -> pd.Timestamp:
-    return entry.item.published_at
-
-
-def _triggers(stories: Sequence[Sequence[Classified]]) -> list[Trigger]:
-    """One trigger per story (its first headline's category, score and rules), with ids."""
-    triggers = []
-    used: dict[str, int] = {}
-    for story in stories:
-        first = story[0]
-        verdict = first.verdict
-        day = first.item.published_at.tz_convert(NEW_YORK).date().isoformat()
-        base = f"news-{day}-{verdict.category}"
-        used[base] = used.get(base, 0) + 1
-        actors = dict.fromkeys(a for s in story for a in s.verdict.winner.actors)
-        triggers.append(
-            Trigger(
-                id=base if used[base] == 1 else f"{base}-{used[base]}",
-                category=verdict.category or "",
-                direction=verdict.direction,
-                score=verdict.score,
-                headline=first.item.headline,
-                actors=tuple(actors),
-                matched_rules=verdict.matched_rules(),
-                items=tuple(s.item for s in story),
-            )
-        )
-    return triggers
+        classifier = RulesClassifier(classifier, threshold)
+    ordered = sort_news(items)
+    verdicts = classifier.classify_many([(i.headline, i.tickers) for i in ordered])
+    return [Classified(item, verdict) for item, verdict in zip(ordered, verdicts, strict=True)]
 
 
 def events_csv_text(triggers: Sequence[Trigger]) -> str:
@@ -181,6 +133,7 @@ def events_csv_text(triggers: Sequence[Trigger]) -> str:
                 f"{t.score:g}",
                 ";".join(t.sources),
                 ";".join(t.matched_rules),
+                t.retracts,
             ]
         )
     return buffer.getvalue()
@@ -212,13 +165,15 @@ def classify_news(
     min_score: float | None = None,
     window_hours: float | None = None,
     skip_hint: str = "pass --skip-bad to process the other rows",
+    classifier: HeadlineClassifier | None = None,
 ) -> tuple[NewsBatch, list[Classified], list[Trigger]]:
-    """Read, classify and deduplicate headline files.
+    """Read, classify (with ``classifier``, default the rules) and merge headline files into
+    triggers and retractions (the rules' dedup and retraction windows).
 
     Returns the batch read, every headline's verdict (publication order) and the triggers.
     Raises DataError for unreadable input or bad rows (unless ``skip_bad``).
     """
     batch = load_news(inputs, skip_bad=skip_bad, skip_hint=skip_hint)
-    classified = classify_items(batch.items, rules, min_score)
+    classified = classify_items(batch.items, classifier or rules, min_score)
     window = rules.dedup_window_hours if window_hours is None else window_hours
-    return batch, classified, deduplicate(classified, window)
+    return batch, classified, deduplicate(classified, window, rules.retraction_window_hours)
