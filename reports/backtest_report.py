@@ -9,10 +9,12 @@ import pandas as pd
 
 from reports.metrics import metrics_document
 from reports.run_folder import write_csv, write_json, write_run_folder
-from reports.run_index import run_index_files
+from reports.run_index import EQUITY_PNG, run_index_files
 from reports.tearsheet import write_tearsheet
 
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "commission"]
+TEARSHEET = "tearsheet.html"
+PLOTS = (EQUITY_PNG,)
 
 
 def write_backtest_report(
@@ -49,9 +51,7 @@ def write_backtest_report(
         "manifest.json": lambda p: write_json(p, manifest),
     }
     if tearsheet:
-        files["tearsheet.html"] = lambda p: write_tearsheet(
-            p, returns, benchmark, title, parameters
-        )
+        files[TEARSHEET] = lambda p: write_tearsheet(p, returns, benchmark, title, parameters)
     files.update(  # index.html (the page to open first) and its equity picture
         run_index_files(
             equity=equity,
@@ -65,4 +65,7 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    return write_run_folder(destination, files), metrics
+    # The tear sheet and the run page's plot are the slow writers: forked workers draw them
+    # while this process writes the tables.
+    slow = [name for name in (TEARSHEET, *PLOTS) if name in files]
+    return write_run_folder(destination, files, concurrent=slow), metrics

@@ -410,4 +410,4 @@ def write_event_study(
         "index.html": text(index_html(events, summary, facts, title)),
         "manifest.json": lambda p: write_json(p, manifest),
     }
-    return write_run_folder(destination, files)
+    return write_run_folder(destination, files, concurrent=(PATHS_PNG, DIRECTION_PNG, bar_png(h)))

@@ -178,4 +178,5 @@ def write_placebo_report(
         _index(title, parameters, summary, metrics, notes or []), encoding="utf-8"
     )
     files["manifest.json"] = lambda p: write_json(p, manifest)
-    return write_run_folder(destination, files)
+    plots = [f"hist_{m}.png" for m in metrics]
+    return write_run_folder(destination, files, concurrent=plots)

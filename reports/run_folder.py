@@ -13,14 +13,16 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from data.errors import CapexRotationError
+from reports.parallel import run_concurrently
 
 MANIFEST = "manifest.json"
 
@@ -96,9 +98,24 @@ def staged_folder(destination: Path):
 def write_run_folder(
     destination: Path,
     files: dict[str, Callable[[Path], None]],
+    concurrent: Iterable[str] = (),
 ) -> Path:
-    """Create ``destination`` with one file per entry of ``files`` (name -> writer(path))."""
+    """Create ``destination`` with one file per entry of ``files`` (name -> writer(path)).
+
+    The files named in ``concurrent`` (slow, independent writers: plots, the tear sheet) are
+    written by forked workers (:mod:`reports.parallel`) while this process writes the others;
+    the bytes are the same as when written one after the other.
+    """
+    background = [name for name in files if name in set(concurrent)]
     with staged_folder(destination) as staging:
-        for name, writer in files.items():
-            writer(staging / name)
+
+        def foreground() -> None:
+            for name, writer in files.items():
+                if name not in background:
+                    writer(staging / name)
+
+        run_concurrently(
+            {name: partial(files[name], staging / name) for name in background},
+            meanwhile=foreground,
+        )
     return destination.resolve()
