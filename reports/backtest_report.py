@@ -65,7 +65,6 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    # The tear sheet and the run page's plot are the slow writers: forked workers draw them
-    # while this process writes the tables.
-    slow = [name for name in (TEARSHEET, *PLOTS) if name in files]
-    return write_run_folder(destination, files, concurrent=slow), metrics
+    # The run page's plot is drawn by a forked worker while this process writes the tables and
+    # the tear sheet (which draws its own charts with workers).
+    return write_run_folder(destination, files, concurrent=PLOTS), metrics
