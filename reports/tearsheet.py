@@ -13,9 +13,11 @@ rendering:
 4. the placeholders are replaced by the workers' charts, transformed as quantstats transforms
    the embedded charts of its page.
 
-The embedded SVGs get fixed element ids (a fixed ``svg.hashsalt``) and the run's last session
-as their date (``SOURCE_DATE_EPOCH``), so the same inputs give the same bytes. If the dry run
-fails (another quantstats version), the page is rendered sequentially, as quantstats does.
+The k-th chart is drawn with the ``svg.hashsalt`` "capex-rotation tear sheet #k" (element ids
+are unique in the page and fixed) and the run's last session as its date
+(``SOURCE_DATE_EPOCH``), so the same inputs give the same bytes. With one worker, or if the dry
+run fails (another quantstats version), the page is drawn by quantstats sequentially, with the
+same salts: the same bytes again.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere: no display here or 
 
 import pandas as pd
 
-from reports.parallel import run_concurrently
+from reports import parallel
 
 PERIODS = 252
 # quantstats 0.0.86's template asks https://qtpylib.io for its favicon and calls an undefined
@@ -79,14 +81,13 @@ def _as_quantstats_finishes(embedded: str) -> str:
 
 @contextlib.contextmanager
 def reproducible_svg(as_of: pd.Timestamp) -> Iterator[None]:
-    """Fixed SVG element ids and date (``as_of``, midnight UTC) while quantstats draws."""
+    """A fixed SVG date (``as_of``, midnight UTC) while quantstats draws."""
     previous = os.environ.get("SOURCE_DATE_EPOCH")
     stamp = pd.Timestamp(as_of)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     os.environ["SOURCE_DATE_EPOCH"] = str(int(stamp.normalize().timestamp()))
     try:
-        with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
-            yield
+        yield
     finally:
         if previous is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
@@ -175,27 +176,55 @@ def _dry_run(render: Callable[[str], None]) -> list[_Call]:
     return calls
 
 
-def _draw(call: _Call) -> bytes:
-    """Run in a worker: draw one recorded chart, return what quantstats would embed."""
+def _salted(k: int):
+    # Element ids are hashes of the salt and the content: a salt per chart keeps them unique
+    # in the page (identical clip boxes in two charts would otherwise share an id).
+    return matplotlib.rc_context({"svg.hashsalt": f"{SVG_SALT} #{k}"})
+
+
+def _draw(call: _Call, k: int) -> bytes:
+    """Run in a worker: draw the k-th recorded chart, return what quantstats would embed."""
     import quantstats as qs
 
     stream = io.BytesIO()
     savefig = {"fname": stream, "format": call.format}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _salted(k):
         warnings.simplefilter("ignore")
         getattr(qs.plots, call.name)(*call.args, savefig=savefig, **call.kwargs)
     return stream.getvalue()
 
 
-def _render_with_workers(render: Callable[[str], None], path: Path) -> None:
+def _render_sequentially(render: Callable[[str], None], path: Path) -> None:
+    """quantstats' own rendering, each chart with its salt."""
     import quantstats as qs
 
-    try:
-        recorded = _dry_run(render)
-    except Exception:  # not the quantstats we know: draw as quantstats does
-        recorded = []
-    if not recorded:
+    real = {name: getattr(qs.plots, name) for name in CHARTS}
+    position = {"next": 0}
+
+    def salted(name: str) -> Callable:
+        def chart(*args, **kwargs):
+            k = position["next"]
+            position["next"] += 1
+            with _salted(k):
+                return real[name](*args, **kwargs)
+
+        return chart
+
+    with _patched(qs.plots, {name: salted(name) for name in CHARTS}):
         render(str(path))
+
+
+def _render_with_workers(render: Callable[[str], None], path: Path, workers: int) -> None:
+    import quantstats as qs
+
+    recorded: list[_Call] = []
+    if workers > 1:
+        try:
+            recorded = _dry_run(render)
+        except Exception:  # not the quantstats we know: draw as quantstats does
+            recorded = []
+    if not recorded:
+        _render_sequentially(render, path)
         return
     real = {name: getattr(qs.plots, name) for name in CHARTS}
     position = {"next": 0}
@@ -210,7 +239,8 @@ def _render_with_workers(render: Callable[[str], None], path: Path) -> None:
                 kwargs["savefig"]["fname"].write(_PLACEHOLDER.format(k).encode())
                 used.append(k)
                 return None
-            return real[name](*args, **kwargs)  # not what the dry run saw: draw it here
+            with _salted(k):  # not what the dry run saw: draw it here
+                return real[name](*args, **kwargs)
 
         return chart
 
@@ -218,8 +248,10 @@ def _render_with_workers(render: Callable[[str], None], path: Path) -> None:
         with _patched(qs.plots, {name: replay(name) for name in CHARTS}):
             render(str(path))
 
-    charts = run_concurrently(
-        {f"chart{k}": partial(_draw, call) for k, call in enumerate(recorded)}, meanwhile=page
+    charts = parallel.run_concurrently(
+        {f"chart{k}": partial(_draw, call, k) for k, call in enumerate(recorded)},
+        workers,
+        meanwhile=page,
     )
     text = path.read_text(encoding="utf-8")
     for k in used:
@@ -234,6 +266,7 @@ def write_tearsheet(
     benchmark: pd.Series,
     title: str,
     parameters: dict[str, str],
+    workers: int | None = None,
 ) -> None:
     """Write quantstats' full HTML report of ``returns`` against ``benchmark`` (a returns Series,
     never a ticker: a ticker makes quantstats call yfinance, and offline it silently compares
@@ -242,6 +275,8 @@ def write_tearsheet(
     The whole run is shown (``match_dates=False``): quantstats would otherwise cut the report
     at the first non-zero return, hiding the flat sessions the strategy spent waiting for news.
     quantstats pastes ``title`` and ``parameters`` into the page as is, so they are escaped.
+    ``workers``: forked chart renderers (default :data:`reports.parallel.WORKERS`; 1 draws
+    everything in this process).
     """
     import quantstats as qs
 
@@ -266,7 +301,7 @@ def write_tearsheet(
 
     with warnings.catch_warnings(), reproducible_svg(returns.index[-1]):
         warnings.simplefilter("ignore")  # quantstats/seaborn deprecation noise, not ours
-        _render_with_workers(render, Path(path))
+        _render_with_workers(render, Path(path), parallel.WORKERS if workers is None else workers)
     # Work offline from the file system: no favicon request, no console error (see make_offline).
     path.write_text(make_offline(path.read_text(encoding="utf-8")), encoding="utf-8")
     import matplotlib.pyplot as plt

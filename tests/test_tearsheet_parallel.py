@@ -3,17 +3,16 @@ renderings of the same returns are the same bytes."""
 
 from __future__ import annotations
 
-import html
 import os
-import warnings
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from data.calendar import sessions_between
-from reports import parallel, tearsheet
-from reports.tearsheet import make_offline, reproducible_svg, write_tearsheet
+from reports import tearsheet
+from reports.tearsheet import write_tearsheet
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -29,40 +28,16 @@ def series():
     return strategy, bench
 
 
-def _quantstats_sequential(path, strategy, bench, title, parameters):
-    import quantstats as qs
-
-    with warnings.catch_warnings(), reproducible_svg(strategy.index[-1]):
-        warnings.simplefilter("ignore")
-        qs.reports.html(
-            strategy.rename("Strategy"),
-            benchmark=bench,
-            rf=0.0,
-            title=html.escape(title),
-            output=str(path),
-            periods_per_year=252,
-            match_dates=False,
-            benchmark_title=html.escape(str(bench.name)),
-            strategy_title="Strategy",
-            parameters={html.escape(k): html.escape(v) for k, v in parameters.items()},
-        )
-    path.write_text(make_offline(path.read_text(encoding="utf-8")), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, series):
-    """The page drawn by two workers, and quantstats' own sequential page."""
+    """The page drawn by two workers, and by quantstats alone (sequentially, in this process)."""
     strategy, bench = series
     folder = tmp_path_factory.mktemp("tearsheets")
     params = {"Hold": "5 sessions", "Note": "<b>&</b>"}
     before = os.environ.get("SOURCE_DATE_EPOCH")
-    saved, parallel.WORKERS = parallel.WORKERS, 2
-    try:
-        write_tearsheet(folder / "workers.html", strategy, bench, "Title <i>", params)
-    finally:
-        parallel.WORKERS = saved
+    write_tearsheet(folder / "workers.html", strategy, bench, "Title <i>", params, workers=2)
     assert os.environ.get("SOURCE_DATE_EPOCH") == before
-    _quantstats_sequential(folder / "quantstats.html", strategy, bench, "Title <i>", params)
+    write_tearsheet(folder / "quantstats.html", strategy, bench, "Title <i>", params, workers=1)
     return (folder / "workers.html").read_bytes(), (folder / "quantstats.html").read_bytes()
 
 
@@ -71,6 +46,8 @@ def test_workers_draw_quantstats_page_exactly(pages):
     assert workers == sequential
     assert b"CAPEXROTATIONCHART" not in workers
     assert workers.count(b"<svg") >= 13
+    ids = re.findall(rb'<clipPath id="([^"]+)"', workers)
+    assert len(ids) == len(set(ids)) > 13  # unique in the page
 
 
 def test_embedded_charts_are_reproducible(pages):
@@ -90,5 +67,5 @@ def test_falls_back_to_sequential_when_the_dry_run_fails(tmp_path, series, pages
 
     monkeypatch.setattr(tearsheet, "_dry_run", broken)
     params = {"Hold": "5 sessions", "Note": "<b>&</b>"}
-    write_tearsheet(tmp_path / "fallback.html", strategy, bench, "Title <i>", params)
+    write_tearsheet(tmp_path / "fallback.html", strategy, bench, "Title <i>", params, workers=2)
     assert (tmp_path / "fallback.html").read_bytes() == pages[1]
