@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,6 +82,7 @@ def sweep(
     from backtests.grid import load_grid
     from backtests.provenance import package_versions
     from backtests.sweep import SweepError, load_sweep_data, results_table, run_sweep
+    from reports.parallel import run_concurrently
     from reports.sweep_report import heatmap, rank, write_manifest, write_tables
     from strategies.engines.fast import METRICS
 
@@ -120,9 +122,17 @@ def sweep(
     computed_at = time.perf_counter()
 
     table = results_table(grid, result.table)
-    write_tables(folder, table)
-    for x, y in pairs:
-        heatmap(table, metric, x, y, folder / f"heatmap_{metric}_{_slug(x)}_{_slug(y)}.png")
+    # Heatmaps are most of the command's time after the engine: forked workers draw them
+    # while this process writes the tables.
+    run_concurrently(
+        {
+            f"{x},{y}": partial(
+                heatmap, table, metric, x, y, folder / f"heatmap_{metric}_{_slug(x)}_{_slug(y)}.png"
+            )
+            for x, y in pairs
+        },
+        meanwhile=lambda: write_tables(folder, table),
+    )
     elapsed = computed_at - loaded
     write_manifest(
         folder,

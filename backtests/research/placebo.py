@@ -235,8 +235,9 @@ def draw_calendars(n_sessions: int, n_events: int, draws: int, seed: int) -> np.
 def placebo_plan(setup: PlaceboSetup, session_indices: np.ndarray) -> BookPlan:
     """The plan of one placebo calendar: the real events, in chronological order, entering on
     the given (sorted) sessions."""
-    sessions = setup.market.sessions
-    entries = [sessions[int(k)] for k in session_indices]
+    # One boxing pass over the drawn sessions (indexing a DatetimeIndex one element at a time
+    # costs ~30x more per session).
+    entries = list(setup.market.sessions[np.asarray(session_indices, dtype=np.int64)])
     return build_plan(setup.market, setup.long, setup.short, setup.events, entries, setup.rules)
 
 

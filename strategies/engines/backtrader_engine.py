@@ -46,11 +46,21 @@ class CapexRotation(bt.Strategy):
         self.market: MarketData = self.p.market
         self.costs: CostModel = self.p.costs
         self.feeds = {self.market.column(d._name): d for d in self.datas[1:]}
+        self.column_of = {d._name: col for col, d in self.feeds.items()}
+        # Feeds holding a position, by column: the close's valuation reads these only (a flat
+        # feed adds nothing), so a session costs the book's size, not the universe's.
+        self.held: dict[int, bt.feed.DataBase] = {}
         self.sessions = [d.date() for d in self.market.sessions]
         self.session_index = {day: t for t, day in enumerate(self.sessions)}
         self.equity_rows: list[tuple[float, float, float, float]] = []
         self.fill_rows: list[tuple] = []
         self.pending: set[int] = set()
+
+    def start(self) -> None:
+        # The broker values positions in the order they were first asked for: ask for every
+        # feed's now, in feed order, so the equity sums run in the same order whatever trades.
+        for data in self.feeds.values():
+            self.getposition(data)
 
     def prenext(self) -> None:
         # Feeds that list late (SNDK) would hold the strategy here until they have a bar.
@@ -69,7 +79,8 @@ class CapexRotation(bt.Strategy):
             )
         cash = self.broker.getcash()
         long_value = short_value = 0.0
-        for data in self.feeds.values():
+        for col in sorted(self.held):  # the order of self.feeds: the same sums
+            data = self.held[col]
             size = self.getposition(data).size
             if size:
                 value = size * data.close[0]
@@ -131,7 +142,12 @@ class CapexRotation(bt.Strategy):
                 side = "sell" if before > 0 else "short"
             when = bt.num2date(order.executed.dt).date()
             t = self.session_index[when]
-            open_price = self.market.open[t, self.market.column(name)]
+            col = self.column_of[name]
+            if self.getposition(order.data).size:
+                self.held[col] = order.data
+            else:
+                self.held.pop(col, None)
+            open_price = self.market.open[t, col]
             price = order.executed.price
             self.fill_rows.append(
                 (

@@ -28,6 +28,8 @@ class ArrayFeed(bt.feed.DataBase):
 
     params = (("dates", None), ("ohlcv", None))
 
+    _buffers = None  # the feed's LineBuffers once preloaded
+
     def start(self) -> None:
         super().start()
         self._filled = False
@@ -40,7 +42,9 @@ class ArrayFeed(bt.feed.DataBase):
             return
         dates: pd.DatetimeIndex = self.p.dates
         values = np.asarray(self.p.ohlcv, dtype=float)
-        ordinals = np.fromiter((d.toordinal() for d in dates), dtype=float, count=len(dates))
+        # date.toordinal() of each (midnight) date: days since 1970-01-01 + 719163, exactly.
+        days = np.asarray(dates.values.astype("datetime64[D]").astype(np.int64))
+        ordinals = (days + dt.date(1970, 1, 1).toordinal()).astype(float)
         columns = {
             "datetime": ordinals,
             "open": values[:, 0],
@@ -56,12 +60,40 @@ class ArrayFeed(bt.feed.DataBase):
             getattr(self.lines, name).array = buffer
         self.home()
         self._tick_nullify()  # tick_* stay None: the broker then reads the bar's own lines
+        buffers = list(self.lines.lines)  # the LineBuffers, close first, datetime last
+        # The fast paths below hold for unbounded buffers only (no qbuffer/exactbars).
+        if all(line.mode == line.UnBounded for line in buffers):
+            self._buffers = buffers
+            self._clock = self.lines.datetime.array
         self._filled = True
+
+    # cerebro calls advance_peek and advance on every feed at every session, and the strategy
+    # len() on every feed: backtrader's versions go through three or four Python layers each
+    # (Lines -> LineBuffer), which made them most of a run's time with many names. These do
+    # exactly what those layers do for a preloaded feed that is never extended or resampled.
 
     def advance(self, size: int = 1, datamaster=None, ticks: bool = True) -> None:
         # Daily bars are never updated within a bar, so the per-bar copy of every line into
-        # tick_* attributes (a third of backtrader's run time here) is skipped.
-        super().advance(size, datamaster, ticks=False)
+        # tick_* attributes is skipped (ticks=False), as before.
+        if datamaster is not None or self._buffers is None:
+            super().advance(size, datamaster, ticks=False)
+            return
+        for line in self._buffers:  # LineBuffer.advance: idx (its unbounded setter), lencount
+            line._idx += size
+            line.lencount += size
+
+    def advance_peek(self) -> float:
+        if self._buffers is None:
+            return super().advance_peek()
+        clock = self._buffers[-1]  # the datetime line: len(self) < buflen() -> datetime[1]
+        if clock.lencount < len(self._clock) - clock.extension:
+            return self._clock[clock._idx + 1]
+        return float("inf")
+
+    def __len__(self) -> int:
+        if self._buffers is None:  # before preload
+            return super().__len__()
+        return self._buffers[0].lencount
 
 
 class RotationCommission(bt.CommInfoBase):
