@@ -103,10 +103,18 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _warm_modules(command: str) -> tuple[str, ...]:
+    if command == "load":
+        return ("numpy", "pandas", "data.csv_source")
+    if command == "backtest":
+        return WARM_MODULES
+    return tuple(m for m in WARM_MODULES if m not in ("quantstats", "reports.tearsheet"))
+
+
 def _child(spec: dict) -> None:
     import importlib
 
-    for name in WARM_MODULES:
+    for name in _warm_modules(spec["command"]):
         with contextlib.suppress(ImportError):  # a module another branch has not got yet
             importlib.import_module(name)
     from data.calendar import entry_sessions, nyse

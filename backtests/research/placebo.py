@@ -115,10 +115,9 @@ def prepare_placebo(config: Config, source: Any | None = None) -> PlaceboSetup:
     market = align(histories, sessions, universe.traded, universe.benchmark)
     calendar = load_events(config.events.file).filter_categories(config.events.categories)
     all_entries = tuple(entry_sessions([e.known_at for e in calendar.events]))
+    first, last = sessions[0], sessions[-1]
     inside = [
-        k
-        for k, entry in enumerate(all_entries)
-        if entry is not None and sessions[0] < entry <= sessions[-1]
+        k for k, entry in enumerate(all_entries) if entry is not None and first < entry <= last
     ]
     if not inside:
         raise PlaceboError(

@@ -20,7 +20,7 @@ import numpy as np
 
 from data.errors import CapexRotationError
 from data.market import MarketData
-from strategies.engines.bt_parts import ArrayFeed, RotationCommission
+from strategies.engines.bt_parts import ArrayFeed, RotationBroker, RotationCommission
 from strategies.plan import BookPlan
 from strategies.result import EngineResult, borrow_frame, equity_frame, fills_frame
 from strategies.rules import CostModel, RotationRules
@@ -182,6 +182,7 @@ def run_backtrader(
 ) -> EngineResult:
     """Execute ``plan`` in backtrader and return the session-by-session result."""
     cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True, optdatas=False, maxcpus=1)
+    cerebro.setbroker(RotationBroker())
     cerebro.broker.setcash(cash)
     # By default backtrader adds the borrow accrued on a position to the commission of the order
     # that closes it; we report borrow separately, so keep commissions as commissions.
