@@ -22,8 +22,10 @@ itself in-process: "work" wall and CPU seconds (its own CPU plus that of any wor
 waited for). Peak memory is the child's maximum resident set (``wait4`` rusage: numpy and
 matplotlib memory included, unlike tracemalloc). "x linear" = (work CPU / work CPU at the
 smallest size) / (size / smallest size): 1.0 is proportional, below 1 means fixed costs still
-dominate, above 1 means worse than linear. CPU time is used for the ratio because wall time on
-a shared machine swings with the other jobs. "png" is the largest plot written (pixels).
+dominate, above 1 means worse than linear; "step" is the same ratio from the previous size
+(the strictest: fixed costs matter least there). CPU time (the command's and its workers')
+is used for the ratios because wall time on a shared machine swings with the other jobs.
+"png" is the largest plot written (pixels).
 
 Fixed costs (whole process, wall and CPU, on the shared data): ``--help``; the default backtest
 with and without its tear sheet; the 2,000-config sweep (bench/grid_2000.toml, heatmaps
@@ -215,24 +217,34 @@ def _print_axis(title: str, unit: str, sizes: tuple[int, ...], rows: dict[str, l
     print(f"\n{title}")
     header = (
         f"  {'command':<22}{unit:>7}  {'work s':>7}  {'work CPU':>8}  {'whole s':>7}  "
-        f"{'peak MiB':>8}  {'x linear':>8}  {'png':>10}"
+        f"{'peak MiB':>8}  {'x linear':>8}  {'step':>5}  {'png':>10}"
     )
     print(header)
     print("  " + "-" * (len(header) - 2))
     for command, results in rows.items():
-        base = None
+        base = previous = None
         for size, r in zip(sizes, results, strict=False):
             if "error" in r:
                 print(f"  {command:<22}{size:>7}  failed: {r['error'][:90]}")
                 continue
-            if base is None:
-                base = (size, r["cpu"])
-            ratio = (r["cpu"] / base[1]) / (size / base[0]) if base[1] > 0 else float("nan")
+            base = base or (size, r["cpu"])
+            ratio = _versus_linear(base, (size, r["cpu"]))
+            step = _versus_linear(previous, (size, r["cpu"])) if previous else float("nan")
+            previous = (size, r["cpu"])
             print(
                 f"  {command:<22}{size:>7}  {r['wall']:7.2f}  {r['cpu']:8.2f}  {r['whole']:7.2f}  "
-                f"{r['rss_mib']:8.0f}  {ratio:8.2f}  {r['png']:>10}"
+                f"{r['rss_mib']:8.0f}  {ratio:8.2f}  {_num(step):>5}  {r['png']:>10}"
             )
         print()
+
+
+def _versus_linear(a: tuple[int, float], b: tuple[int, float]) -> float:
+    """(cost_b / cost_a) / (size_b / size_a): 1 is linear growth from a to b."""
+    return (b[1] / a[1]) / (b[0] / a[0]) if a[1] > 0 else float("nan")
+
+
+def _num(value: float) -> str:
+    return "" if value != value else f"{value:.2f}"
 
 
 def _scaling(args, work: Path) -> None:

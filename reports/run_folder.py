@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from data.errors import CapexRotationError
+from reports.fast_csv import write_plain_csv
 from reports.parallel import run_concurrently
 
 MANIFEST = "manifest.json"
@@ -61,7 +62,10 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
-    """CSV with dates as YYYY-MM-DD and floats at full precision (byte-identical reruns)."""
+    """CSV with dates as YYYY-MM-DD and floats at full precision (byte-identical reruns).
+    Plain tables take a faster writer with the same bytes (reports/fast_csv.py)."""
+    if not index and write_plain_csv(path, frame):
+        return
     frame.to_csv(path, index=index, date_format="%Y-%m-%d", lineterminator="\n")
 
 
