@@ -28,6 +28,7 @@ TEXT = ["plain", "", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "tab\there", "
     "frame",
     [
         pd.DataFrame({"x": _floats(5000)}),
+        pd.DataFrame({"x": _floats(60000), "s": ["v,w"] * 120012}),
         pd.DataFrame({"i": np.arange(-50, 50, dtype=np.int64), "b": np.arange(100) % 3 == 0}),
         pd.DataFrame({"s": TEXT * 3, "f": np.linspace(-1, 1, len(TEXT) * 3)}),
         pd.DataFrame({"s": pd.array(["a", None, "c,d", ""], dtype="str")}),
@@ -36,7 +37,17 @@ TEXT = ["plain", "", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "tab\there", "
         pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype="str")}),
         pd.DataFrame({"col,with,commas": [1.0], 'q"uote': ["v"]}),
     ],
-    ids=["floats", "ints-bools", "text", "str-missing", "lone-empty", "object", "empty", "names"],
+    ids=[
+        "floats",
+        "chunks",
+        "ints-bools",
+        "text",
+        "str-missing",
+        "lone-empty",
+        "object",
+        "empty",
+        "names",
+    ],
 )
 def test_same_bytes_as_pandas(tmp_path, frame):
     assert write_plain_csv(tmp_path / "fast.csv", frame)
