@@ -15,7 +15,6 @@ from data.csv_source import CsvPriceSource
 from data.events import EventCalendar, load_events
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
-from strategies.engines.backtrader_engine import run_backtrader
 from strategies.plan import BookPlan, EventOutcome, build_plan
 from strategies.result import EngineResult
 from strategies.rules import CostModel, RotationRules
@@ -113,6 +112,8 @@ def run_backtest(
     plan = build_plan(market, universe.long, universe.short, selected.events, entries, rules)
 
     say("running backtrader")
+    from strategies.engines.backtrader_engine import run_backtrader  # only when it runs
+
     result = run_backtrader(market, plan, rules, costs, config.run.cash)
     returns = result.returns.rename("strategy")
     bench = market.benchmark_returns()

@@ -31,7 +31,6 @@ from data.events import EventCalendar, load_events
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import Universe
-from strategies.engines.backtrader_engine import run_backtrader
 from strategies.engines.fast import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
 from strategies.plan import BookPlan, build_plan
 from strategies.rules import CostModel, RotationRules
@@ -352,6 +351,8 @@ def results_table(grid: Grid, metrics: pd.DataFrame) -> pd.DataFrame:
 
 def verify(grid: Grid, data: SweepData, indices: list[int]) -> list[tuple[int, float]]:
     """Re-run configs through backtrader; return (config, max relative equity difference)."""
+    from strategies.engines.backtrader_engine import run_backtrader  # only when it runs
+
     out = []
     for index in indices:
         config = grid.config(index)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from data.atomic import raise_if_interrupted
 from data.errors import CapexRotationError
 from reports.fast_csv import write_plain_csv
 from reports.parallel import run_concurrently
@@ -83,6 +84,7 @@ def staged_folder(destination: Path):
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
         yield staging
+        raise_if_interrupted()  # a Ctrl-C swallowed by a library still commits nothing
         if destination.exists():
             retired = Path(
                 tempfile.mkdtemp(
