@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from data.atomic import write_atomically
-from reports.plots import save_png
+from reports.plots import bounded, save_png, thinned
 from reports.run_folder import write_json
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
@@ -60,21 +60,18 @@ def heatmap(
     """A PNG of ``metric`` over parameters ``x`` and ``y`` (other parameters aggregated)."""
     pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
     fig, ax = plt.subplots(
-        figsize=(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
+        figsize=bounded(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
     )
     values = pivot.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
     image = ax.imshow(values, cmap="RdYlGn", aspect="auto", vmin=-limit, vmax=limit, origin="lower")
     ax.set_xticks(
-        range(pivot.shape[1]),
-        [f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns],
+        *thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns]),
         rotation=45,
         ha="right",
     )
-    ax.set_yticks(
-        range(pivot.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.index]
-    )
+    ax.set_yticks(*thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.index]))
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     others = agg if len(table) > pivot.size else ""
