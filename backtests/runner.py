@@ -13,7 +13,6 @@ from backtests.config import Config
 from backtests.prepare import Prepared, load_prices, prepare, price_source
 from data.events import EventCalendar
 from data.market import MarketData
-from strategies.engines.backtrader_engine import run_backtrader
 from strategies.plan import EventOutcome, Plan
 from strategies.result import EngineResult
 
@@ -62,10 +61,14 @@ def run_backtest(
     source: Any | None = None,
     progress: Progress | None = None,
     events: EventCalendar | None = None,
-    engine: Callable[[MarketData, Plan, float], EngineResult] = run_backtrader,
+    engine: Callable[[MarketData, Plan, float], EngineResult] | None = None,
 ) -> RunResult:
     """Run the configured backtest (backtrader by default) on ``events`` when given, else on
     the configured events file."""
+    if engine is None:  # imported when a backtest runs (commands that never do start faster)
+        from strategies.engines.backtrader_engine import run_backtrader
+
+        engine = run_backtrader
     say = progress or (lambda _msg: None)
     say("loading prices and events")
     prepared = prepare(config, source, events=events)

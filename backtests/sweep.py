@@ -35,7 +35,6 @@ from data.prices import PriceHistory
 from reports.metrics import METRICS, batch_metrics
 from reports.output_folder import os_error, say_on_stderr
 from reports.run_folder import InPlaceFolder
-from strategies.engines.backtrader_engine import run_backtrader
 from strategies.engines.fast import Batch, borrow_rates, evaluate, run_fast
 from strategies.engines.plan_arrays import plan_arrays
 
@@ -401,6 +400,8 @@ def results_table(grid: Grid, metrics: pd.DataFrame) -> pd.DataFrame:
 
 def verify(grid: Grid, data: SweepData, indices: list[int]) -> list[tuple[int, float]]:
     """Re-run configs through backtrader; return (config, max relative equity difference)."""
+    from strategies.engines.backtrader_engine import run_backtrader  # only when it runs
+
     out = []
     for index in indices:
         config = grid.config(index)

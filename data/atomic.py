@@ -92,9 +92,13 @@ def write_atomically(
 def write_together(
     items: Sequence[tuple[Path, Callable[[Path], None]]],
     before_renames: Callable[[], None] | None = None,
+    write_all: Callable[[list[tuple[Path, Callable[[Path], None]]]], None] | None = None,
 ) -> None:
     """Write several files, all or none: each to a temporary beside it, then, once every one
     is written (and ``before_renames()`` has run), rename them all into place.
+
+    ``write_all(pairs)``, when given, writes every (temporary, writer) pair itself (in
+    parallel, say); by default they are written one after the other.
 
     A failure while writing (a full disk) or an interrupt leaves every file as it was and no
     temporary behind. Used by folders written in place (the sweep's), whose files must not be
@@ -102,12 +106,19 @@ def write_together(
     """
     written: list[tuple[Path, Path]] = []
     try:
+        pairs = []
         for path, write in items:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temporary(path)
             written.append((tmp, path))
-            write(tmp)
+            pairs.append((tmp, write))
+        if write_all is None:
+            for tmp, write in pairs:
+                write(tmp)
+        else:
+            write_all(pairs)
+        for tmp, _ in pairs:
             _as_new_file(tmp)
         if before_renames is not None:
             before_renames()

@@ -83,7 +83,11 @@ class PlanExecutor(bt.Strategy):
             return
         cash = self.broker.getcash()
         long_value = short_value = 0.0
-        for data in self.feeds.values():
+        # Only the columns a sub-book has filled can hold a position (a flat feed adds nothing),
+        # so a session costs the book's size, not the universe's; ascending columns are the
+        # feeds' order, so the sums run in the same order as over every feed.
+        for col in sorted(self.held):
+            data = self.feeds[col]
             size = self.getposition(data).size
             if size:
                 value = size * data.close[0]

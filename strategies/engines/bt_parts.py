@@ -28,6 +28,8 @@ class ArrayFeed(bt.feed.DataBase):
 
     params = (("dates", None), ("ohlcv", None))
 
+    _buffers = None  # the feed's LineBuffers once preloaded
+
     def start(self) -> None:
         super().start()
         self._filled = False
@@ -40,7 +42,9 @@ class ArrayFeed(bt.feed.DataBase):
             return
         dates: pd.DatetimeIndex = self.p.dates
         values = np.asarray(self.p.ohlcv, dtype=float)
-        ordinals = np.fromiter((d.toordinal() for d in dates), dtype=float, count=len(dates))
+        # date.toordinal() of each (midnight) date: days since 1970-01-01 + 719163, exactly.
+        days = np.asarray(dates.values.astype("datetime64[D]").astype(np.int64))
+        ordinals = (days + dt.date(1970, 1, 1).toordinal()).astype(float)
         columns = {
             "datetime": ordinals,
             "open": values[:, 0],
@@ -56,12 +60,113 @@ class ArrayFeed(bt.feed.DataBase):
             getattr(self.lines, name).array = buffer
         self.home()
         self._tick_nullify()  # tick_* stay None: the broker then reads the bar's own lines
+        buffers = list(self.lines.lines)  # the LineBuffers, close first, datetime last
+        # The fast paths below hold for unbounded buffers only (no qbuffer/exactbars).
+        if all(line.mode == line.UnBounded for line in buffers):
+            self._buffers = buffers
+            self._clock = self.lines.datetime.array
         self._filled = True
+
+    # cerebro calls advance_peek and advance on every feed at every session, and the strategy
+    # len() on every feed: backtrader's versions go through three or four Python layers each
+    # (Lines -> LineBuffer), which made them most of a run's time with many names. These do
+    # exactly what those layers do for a preloaded feed that is never extended or resampled.
 
     def advance(self, size: int = 1, datamaster=None, ticks: bool = True) -> None:
         # Daily bars are never updated within a bar, so the per-bar copy of every line into
-        # tick_* attributes (a third of backtrader's run time here) is skipped.
-        super().advance(size, datamaster, ticks=False)
+        # tick_* attributes is skipped (ticks=False), as before.
+        if datamaster is not None or self._buffers is None:
+            super().advance(size, datamaster, ticks=False)
+            return
+        for line in self._buffers:  # LineBuffer.advance: idx (its unbounded setter), lencount
+            line._idx += size
+            line.lencount += size
+
+    def advance_peek(self) -> float:
+        if self._buffers is None:
+            return super().advance_peek()
+        clock = self._buffers[-1]  # the datetime line: len(self) < buflen() -> datetime[1]
+        if clock.lencount < len(self._clock) - clock.extension:
+            return self._clock[clock._idx + 1]
+        return float("inf")
+
+    def __len__(self) -> int:
+        if self._buffers is None:  # before preload
+            return super().__len__()
+        return self._buffers[0].lencount
+
+
+class SparseValueBroker(bt.brokers.BackBroker):
+    """backtrader's BackBroker, whose portfolio valuation at every bar skips flat positions.
+
+    BackBroker values every position it has ever seen at every bar; with hundreds of names and
+    a book that holds them a few sessions at a time, that loop was a third of a run. A flat
+    position adds exactly +/-0.0 to each sum, so leaving it out changes no bit of any value.
+    The method is backtrader 1.9.78.123's ``_get_value`` with that one test added.
+    """
+
+    def _get_value(self, datas=None, lever=False):
+        if datas:
+            return super()._get_value(datas=datas, lever=lever)
+        pos_value = 0.0
+        pos_value_unlever = 0.0
+        unrealized = 0.0
+
+        while self._cash_addition:
+            c = self._cash_addition.popleft()
+            self._fundshares += c / self._fundval
+            self.cash += c
+
+        for data, position in self.positions.items():
+            if not position.size:
+                continue  # adds +/-0.0 to every sum below
+            comminfo = self.getcommissioninfo(data)
+            # use valuesize:  returns raw value, rather than negative adj val
+            if not self.p.shortcash:
+                dvalue = comminfo.getvalue(position, data.close[0])
+            else:
+                dvalue = comminfo.getvaluesize(position.size, data.close[0])
+
+            dunrealized = comminfo.profitandloss(position.size, position.price, data.close[0])
+            if not self.p.shortcash:
+                dvalue = abs(dvalue)  # short selling adds value in this case
+
+            pos_value += dvalue
+            unrealized += dunrealized
+
+            if dvalue > 0:  # long position - unlever
+                dvalue -= dunrealized
+                pos_value_unlever += dvalue / comminfo.get_leverage()
+                pos_value_unlever += dunrealized
+            else:
+                pos_value_unlever += dvalue
+
+        if not self._fundhist:
+            self._value = self.cash + pos_value_unlever
+            self._fundval = self._value / self._fundshares  # update fundvalue
+        else:
+            # Try to fetch a value
+            fval, fvalue = self._process_fund_history()
+
+            self._value = fvalue
+            self.cash = fvalue - pos_value_unlever
+            self._fundval = fval
+            self._fundshares = fvalue / fval
+            lev = pos_value / (pos_value_unlever or 1.0)
+
+            # update the calculated values above to the historical values
+            pos_value_unlever = fvalue
+            pos_value = fvalue * lev
+
+        self._valuemkt = pos_value_unlever
+
+        self._valuelever = self.cash + pos_value
+        self._valuemktlever = pos_value
+
+        self._leverage = pos_value / (pos_value_unlever or 1.0)
+        self._unrealized = unrealized
+
+        return self._value if not lever else self._valuelever
 
 
 def _execute_without_cash_floor():
@@ -89,7 +194,7 @@ def _execute_without_cash_floor():
     return namespace["_execute"]
 
 
-class PolicyBroker(bt.brokers.BackBroker):
+class PolicyBroker(SparseValueBroker):
     """backtrader's broker, pricing market orders with the cost model's slippage.
 
     Each order carries ``order.info.slip`` (set at submission from the slippage model, for its
