@@ -79,9 +79,7 @@ def stationary_bootstrap_ci(
     for j, name in enumerate(("sharpe", "total_return")):
         column = draws[:, j]
         defined = column[np.isfinite(column)]
-        low, high = (
-            np.quantile(defined, [tail, 1 - tail]) if defined.size else (np.nan, np.nan)
-        )
+        low, high = np.quantile(defined, [tail, 1 - tail]) if defined.size else (np.nan, np.nan)
         out[name] = both(r)[j]
         out[f"{name}_ci_low"] = float(low)
         out[f"{name}_ci_high"] = float(high)

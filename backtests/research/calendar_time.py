@@ -29,9 +29,7 @@ def newey_west_lags(n: int) -> int:
     return int(np.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
 
 
-def event_indicator(
-    n_sessions: int, day0: np.ndarray, signs: np.ndarray, k: int
-) -> np.ndarray:
+def event_indicator(n_sessions: int, day0: np.ndarray, signs: np.ndarray, k: int) -> np.ndarray:
     """D_t (length ``n_sessions``): sign of the sum of ``signs`` over the events whose window
     [day0, day0 + k] covers t (windows past the last session are cut)."""
     day0 = np.asarray(day0, dtype=np.int64)

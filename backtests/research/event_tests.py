@@ -96,7 +96,9 @@ class EventArrays:
 def apply_signs(arrays: EventArrays, signs: np.ndarray) -> EventArrays:
     """Every residual of event i multiplied by signs[i] (market returns unchanged)."""
     s = np.asarray(signs, dtype=float)[:, None]
-    return EventArrays(arrays.est_ar * s, arrays.est_market, arrays.event_ar * s, arrays.event_market)
+    return EventArrays(
+        arrays.est_ar * s, arrays.est_market, arrays.event_ar * s, arrays.event_market
+    )
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:
@@ -162,7 +164,7 @@ def bmp_test(arrays: EventArrays) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
-    """Sums over ``length`` consecutive columns (NaN if any is NaN): (rows x (cols - length + 1))."""
+    """Sums over ``length`` consecutive columns (NaN if one is): (rows x (cols - length + 1))."""
     a = _as_float(a)
     if length > a.shape[1]:
         return np.empty((a.shape[0], 0))
@@ -213,9 +215,7 @@ def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.nda
         factor = np.sqrt((1 - r) / (1 + (n - 1) * r))
     ok = (1 + (n - 1) * r > 0) & (r < 1) & np.isfinite(t)
     adjusted = np.where(ok, t * np.where(ok, factor, 0.0), np.nan)
-    p = np.where(
-        np.isfinite(adjusted), 2 * stats.t.sf(np.abs(adjusted), max(n - 1, 1)), np.nan
-    )
+    p = np.where(np.isfinite(adjusted), 2 * stats.t.sf(np.abs(adjusted), max(n - 1, 1)), np.nan)
     return adjusted, p
 
 

@@ -63,7 +63,11 @@ class BlockSums:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sums, squares) of shape (S x configs) and the block lengths (S,)."""
-        return np.concatenate(self._sums, axis=1), np.concatenate(self._squares, axis=1), self.counts
+        return (
+            np.concatenate(self._sums, axis=1),
+            np.concatenate(self._squares, axis=1),
+            self.counts,
+        )
 
 
 def _sharpe(total: np.ndarray, square: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -164,7 +164,5 @@ def draw_calendars(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(sessions, directions)`` of ``draws`` calendars under ``scheme`` (see the module doc)."""
     if scheme not in _SCHEMES:
-        raise CalendarError(
-            f"placebo calendar {scheme!r}: expected one of {', '.join(SCHEMES)}"
-        )
+        raise CalendarError(f"placebo calendar {scheme!r}: expected one of {', '.join(SCHEMES)}")
     return _SCHEMES[scheme](n_sessions, entries, directions, draws, rng)

@@ -75,7 +75,7 @@ def _spectral_weights(n_sessions: int, block: float) -> np.ndarray:
 
 
 def long_run_variance(d: np.ndarray, block: float) -> np.ndarray:
-    """omega^2 per row of ``d`` (configs x T), arch's estimator (see :func:`_kernel_coefficients`)."""
+    """omega^2 per row of ``d`` (configs x T): arch's estimator (:func:`_kernel_coefficients`)."""
     n = d.shape[1]
     spectrum = np.fft.rfft(d - d.mean(axis=1, keepdims=True), n=_fft_size(n), axis=1)
     power = spectrum.real**2 + spectrum.imag**2
@@ -134,7 +134,11 @@ class StreamingSPA:
             diff = r_spectrum - b_spectrum[None, :]
             omega2 = (diff.real**2 + diff.imag**2) @ self.h / self.t
             self._state[name].update(
-                r_mean - b_mean, omega2, r_boot - b_boot[None, :], self.threshold, self.t,
+                r_mean - b_mean,
+                omega2,
+                r_boot - b_boot[None, :],
+                self.threshold,
+                self.t,
                 self.configs,
             )
         self.configs += len(r)
