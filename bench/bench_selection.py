@@ -12,7 +12,9 @@ memmap (configs x sessions) in a temporary folder and streams them from disk, as
 keeps its returns would.
 
 Each measurement runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own; the
-numpy peak (``tracemalloc``, which numpy reports its buffers to) is printed too.
+numpy peak (``tracemalloc``, which numpy reports its buffers to) is printed too. Wall times
+(``*_s``) depend on what else the machine runs; ``*_cpu_s`` are this process's CPU seconds
+(``accumulate_cpu_s`` excludes making the chunks, ``chunk_source_cpu_s``).
 """
 
 from __future__ import annotations
@@ -79,13 +81,19 @@ def _child(args: argparse.Namespace) -> None:
             _synthetic(start, min(args.chunk, args.configs - start), sessions)
             for start in range(0, args.configs, args.chunk)
         )
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
+    making = 0.0
     for chunk in chunks:
+        t_add = time.process_time()
         stats.add(chunk)
+        making -= time.process_time() - t_add
     accumulate = time.perf_counter() - t2
-    t3 = time.perf_counter()
+    accumulate_cpu = time.process_time() - c2
+    making += accumulate_cpu  # CPU spent producing the chunks (generating or reading them)
+    t3, c3 = time.perf_counter(), time.process_time()
     result = stats.finish()
     finish = time.perf_counter() - t3
+    finish_cpu = time.process_time() - c3
     _, numpy_peak = tracemalloc.get_traced_memory()
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -99,7 +107,10 @@ def _child(args: argparse.Namespace) -> None:
                 "setup_s": round(setup, 2),
                 "write_memmap_s": round(write, 2),
                 "accumulate_s": round(accumulate, 2),
+                "accumulate_cpu_s": round(accumulate_cpu - making, 2),
+                "chunk_source_cpu_s": round(making, 2),
                 "finish_s": round(finish, 2),
+                "finish_cpu_s": round(finish_cpu, 2),
                 "peak_rss_mib": round(rss_kib / 1024, 1),
                 "peak_traced_mib": round(numpy_peak / 2**20, 1),
                 "best": result["best"]["config"],

@@ -5,8 +5,9 @@ residuals times its direction, so the rotation's own bet counts as positive for 
 alike); ``direction`` +1 and -1; one per ``category``. For each group and k = 0..post the row
 holds the cross-sectional tests of :mod:`backtests.research.event_tests` and the calendar-time
 regression of :mod:`backtests.research.calendar_time`. In the calendar-time regression of a
-direction or category group, the sessions inside the windows of the other events are dropped
-(they would otherwise sit in the baseline); ``all`` and ``all_signed`` use every session.
+direction or category group, the sessions inside a window [0, post] of another event and of no
+event of the group are dropped (they would otherwise sit in the baseline); ``all`` and
+``all_signed`` use every session.
 """
 
 from __future__ import annotations
