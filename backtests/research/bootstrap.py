@@ -68,6 +68,7 @@ def stationary_bootstrap_ci(
         return np.array([sharpe_ratio(x, periods), total_return(x)])
 
     draws = bs.apply(both, reps=reps)
+    point = both(r)
     tail = (1 - confidence) / 2
     out: dict[str, Any] = {
         "block_length": mean_block,
@@ -80,7 +81,7 @@ def stationary_bootstrap_ci(
         column = draws[:, j]
         defined = column[np.isfinite(column)]
         low, high = np.quantile(defined, [tail, 1 - tail]) if defined.size else (np.nan, np.nan)
-        out[name] = both(r)[j]
+        out[name] = float(point[j])
         out[f"{name}_ci_low"] = float(low)
         out[f"{name}_ci_high"] = float(high)
         out[f"{name}_undefined"] = int(column.size - defined.size)
