@@ -73,6 +73,7 @@ RUNS = {
     "event-study": "event study",
     "walk-forward": "walk-forward run",
     "compare": "comparison",
+    "evidence": "evidence run",
 }
 # The files the previous version (manifests without "files") wrote, per kind (glob patterns).
 PREVIOUS_VERSION_FILES = {
