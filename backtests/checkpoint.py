@@ -106,7 +106,7 @@ class Checkpoint:
         first = int(frame["config"].iloc[0])
         target = self.folder / f"part-{first:09d}-{len(frame):06d}.parquet"
         try:
-            write_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False))
+            write_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False), record=True)
         except OSError as exc:
             raise os_error(exc, "write the sweep checkpoint", target) from exc
 

@@ -14,19 +14,19 @@ import re
 import tomllib
 from datetime import date
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from backtests.config_base import Section as _Section
+from backtests.config_base import scalar_kind as _scalar_kind
+from backtests.strategy_config import CostsSection, StrategySection
 from data.bars import OhlcCheck
 from data.errors import CapexRotationError
 from data.prices import validate_ticker
@@ -37,47 +37,6 @@ _DEFAULT_UNIVERSE = load_universe()
 
 class ConfigError(CapexRotationError):
     """The configuration file or an override is invalid."""
-
-
-def _scalar_kind(annotation: Any) -> type | None:
-    """int, float or date when a field holds that (optionally None), else None."""
-    if get_origin(annotation) is Annotated:
-        return _scalar_kind(get_args(annotation)[0])
-    if get_origin(annotation) in (Union, UnionType):
-        kinds = {_scalar_kind(a) for a in get_args(annotation) if a is not type(None)}
-        return kinds.pop() if len(kinds) == 1 else None
-    return annotation if annotation in (int, float, date) else None
-
-
-def _wrong_type(kind: type, value: Any) -> str | None:
-    """Why ``value`` cannot be read as ``kind`` without guessing (None when it can).
-
-    pydantic on its own reads true as 1, "3" as 3 and 0 as 1970-01-01: a typo would become a
-    parameter. Here booleans and text are not numbers, and numbers are not dates.
-    """
-    if kind in (int, float):
-        if isinstance(value, bool):
-            return "a boolean is not a number; write a number such as 3"
-        if isinstance(value, str):
-            return "text is not a number; write the number without quotes"
-        if kind is int and isinstance(value, float):
-            return "must be a whole number"
-    if kind is date and isinstance(value, bool | int | float):
-        return "a number is not a date; write YYYY-MM-DD"
-    return None
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
-        kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
-        problem = _wrong_type(kind, value) if kind is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 class RunSection(_Section):
@@ -115,18 +74,6 @@ class UniverseSection(_Section):
     @classmethod
     def _tickers(cls, values: list[str]) -> list[str]:
         return [validate_ticker(v) for v in values]
-
-
-class StrategySection(_Section):
-    hold_sessions: int = Field(default=5, ge=1, le=2520)
-    gross: float = Field(default=1.0, gt=0)
-    max_gross: float = Field(default=3.0, gt=0)
-
-
-class CostsSection(_Section):
-    commission_bps: float = Field(default=1.0, ge=0, lt=10_000)
-    slippage_bps: float = Field(default=2.0, ge=0, lt=10_000)
-    borrow_bps: float = Field(default=50.0, ge=0, lt=10_000)
 
 
 class EventsSection(_Section):
@@ -172,15 +119,28 @@ def numeric_keys() -> tuple[str, ...]:
     """Every config key that holds a number (booleans and text are refused there)."""
     out = []
     for key in VALID_KEYS:
-        section, name = key.split(".")
-        model = Config.model_fields[section].annotation
+        *path, name = key.split(".")
+        model: Any = Config
+        for part in path:
+            model = model.model_fields[part].annotation
         if _scalar_kind(model.model_fields[name].annotation) in (int, float):
             out.append(key)
     return tuple(out)
 
 
 def suggest_key(key: str) -> str:
-    """'; did you mean ...?' for an unknown key (or the list of valid keys)."""
+    """'; did you mean ...?' for an unknown key (or the list of valid keys): a key of the same
+    section whose name starts with the one given (``strategy.hold`` -> hold_sessions) first,
+    then the closest spelling."""
+    section, _, leaf = key.rpartition(".")
+    if leaf:
+        started = [
+            k
+            for k in VALID_KEYS
+            if k.rpartition(".")[0] == section and k.rpartition(".")[2].startswith(leaf)
+        ]
+        if len(started) == 1:
+            return f"; did you mean {started[0]!r}?"
     close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.5)
     if not close:
         leaf = key.rsplit(".", 1)[-1]
@@ -220,6 +180,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def get_key(config: BaseModel, key: str) -> Any:
+    """The value of a dotted key (``strategy.sizing.kind``) of a config."""
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
 def set_key(table: dict[str, Any], key: str, value: Any) -> None:
     """Set a dotted ``section.key`` in a nested table."""
     node = table
@@ -236,7 +204,12 @@ def apply_overrides(table: dict[str, Any], overrides: list[str]) -> None:
 
 def resolve_paths(table: dict[str, Any], base: Path) -> None:
     """Make the relative paths of a config table relative to ``base`` (the file's folder)."""
-    for section, key in (("events", "file"), ("data", "dir"), ("data", "cache_dir")):
+    for section, key in (
+        ("events", "file"),
+        ("data", "dir"),
+        ("data", "cache_dir"),
+        ("costs", "borrow_file"),
+    ):
         value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             table[section][key] = str(base / value)
@@ -265,7 +238,8 @@ def validate(table: dict[str, Any], origin: str) -> Config:
         config = Config.model_validate(table)
     except ValidationError as exc:
         raise explain(exc, origin) from None
-    if config.strategy.gross > config.strategy.max_gross:
+    vol_target = config.strategy.sizing.kind == "vol_target"  # its own gross, capped
+    if config.strategy.gross > config.strategy.max_gross and not vol_target:
         raise ConfigError(
             f"{origin}: strategy.gross {config.strategy.gross:g} exceeds strategy.max_gross "
             f"{config.strategy.max_gross:g}; lower gross or raise the cap deliberately"

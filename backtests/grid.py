@@ -38,6 +38,7 @@ from backtests.config import (
     ConfigError,
     apply_overrides,
     explain,
+    get_key,
     load_config,
     read_toml,
     resolve_paths,
@@ -81,9 +82,7 @@ class Grid:
             k = self.keys.index(key)
             options = self.values[k]
             return [options[j] for j in self.combinations[np.asarray(indices), k]]
-        section, name = key.split(".")
-        value = getattr(getattr(self.base, section), name)
-        return [value] * len(indices)
+        return [get_key(self.base, key)] * len(indices)
 
     def describe(self, index: int) -> dict[str, Any]:
         """The grid values of combination ``index``, as written in a grid file (for messages)."""
@@ -101,11 +100,36 @@ class Grid:
         return [(i, tuple(self.column(k, [i])[0] for k in keys)) for i in indices]
 
     def config(self, index: int) -> Config:
-        """The full, validated Config of combination ``index``."""
+        """The full, validated Config of combination ``index``.
+
+        Every value was validated against the base when the grid was read (``_typed``) and the
+        checks that span keys were run for every combination (``_check_across_keys``), so the
+        config is the base with those values set (a sweep asks for one per plan); a grid that
+        varies the data section is validated in full.
+        """
+        params = self.params(index)
+        if not any(key.startswith("data.") for key in params):
+            return _with_values(self.base, params)
         table = self.base.resolved()
-        for key, value in self.params(index).items():
+        for key, value in params.items():
             set_key(table, key, _plain(value))
-        return validate(table, f"{self.path} combination {self.params(index)}")
+        return validate(table, f"{self.path} combination {params}")
+
+
+def _with_values(model: Any, values: dict[str, Any]) -> Any:
+    """``model`` with the dotted keys of ``values`` replaced (nested models copied, not
+    re-validated: the values are already the model's own types)."""
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    for head, inner in nested.items():
+        direct[head] = _with_values(getattr(model, head), inner)
+    return model.model_copy(update=direct)
 
 
 def _plain(value: Any) -> Any:
@@ -120,8 +144,7 @@ def _typed(base: Config, key: str, value: Any, origin: str) -> Any:
         config = Config.model_validate(table)
     except ValidationError as exc:
         raise explain(exc, f"{origin} [grid] {key} = {value!r}") from None
-    section, name = key.split(".")
-    return getattr(getattr(config, section), name)
+    return get_key(config, key)
 
 
 def _matches(wanted: Any, value: Any) -> bool:
@@ -222,7 +245,24 @@ def load_grid(
     for key, value in (settings or {}).items():
         set_key(base_table, key, value)
     base = validate(base_table, origin)
+    return grid_of(base, grid, excludes, origin)
 
+
+def grid_of(
+    base: Config,
+    grid: dict[str, list[Any]],
+    excludes: list[dict[str, Any]] | None = None,
+    origin: str = "grid",
+) -> Grid:
+    """The Grid of ``base`` varied by ``grid`` (config key -> values), minus ``excludes``: the
+    expansion behind load_grid, and behind the Python API's ``Backtest.sweep``."""
+    excludes = excludes or []
+    for key, values in grid.items():
+        if key not in VALID_KEYS:
+            raise ConfigError(f"{origin}: [grid] has unknown config key {key!r}{suggest_key(key)}")
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"{origin}: [grid] {key!r} must be a non-empty list of values")
+    grid = {key: list(values) for key, values in grid.items()}
     _count(grid, origin)
     keys = tuple(grid)
     typed = tuple(tuple(_typed(base, key, v, origin) for v in grid[key]) for key in keys)
@@ -254,17 +294,24 @@ def _check_across_keys(
         if key in keys:
             k = keys.index(key)
             return np.array(typed[k], dtype=object)[combinations[:, k]]
-        section, name = key.split(".")
-        return np.full(len(combinations), getattr(getattr(base, section), name), dtype=object)
+        return np.full(len(combinations), get_key(base, key), dtype=object)
 
     gross, cap = column("strategy.gross"), column("strategy.max_gross")
-    bad = np.flatnonzero(gross.astype(float) > cap.astype(float))
+    own_gross = column("strategy.sizing.kind") == "vol_target"  # vol_target sets its own
+    bad = np.flatnonzero((gross.astype(float) > cap.astype(float)) & ~own_gross)
     if bad.size:
         i = int(bad[0])
         raise ConfigError(
             f"{origin} combination {_describe(keys, typed, combinations[i])}: strategy.gross "
             f"{gross[i]:g} exceeds strategy.max_gross {cap[i]:g}"
         )
+    lookback, history = column("strategy.sizing.lookback"), column("strategy.sizing.min_history")
+    for i in range(len(combinations)):
+        if history[i] is not None and history[i] > lookback[i]:
+            raise ConfigError(
+                f"{origin} combination {_describe(keys, typed, combinations[i])}: "
+                f"strategy.sizing.min_history {history[i]} exceeds lookback {lookback[i]}"
+            )
     dated = [keys.index(k) for k in ("run.start", "run.end") if k in keys]
     if dated:
         _, first = np.unique(combinations[:, dated], axis=0, return_index=True)

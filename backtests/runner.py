@@ -10,15 +10,13 @@ import numpy as np
 import pandas as pd
 
 from backtests.config import Config
-from data.calendar import entry_sessions
-from data.csv_source import CsvPriceSource
-from data.events import EventCalendar, load_events
-from data.market import MarketData, align, resolve_sessions
-from data.prices import PriceHistory
-from strategies.engines.backtrader_engine import run_backtrader
-from strategies.plan import BookPlan, EventOutcome, build_plan
+from backtests.prepare import Prepared, load_prices, prepare, price_source
+from data.events import EventCalendar
+from data.market import MarketData
+from strategies.plan import EventOutcome, Plan
 from strategies.result import EngineResult
-from strategies.rules import CostModel, RotationRules
+
+__all__ = ["RunResult", "book_table", "event_log", "load_prices", "price_source", "run_backtest"]
 
 Progress = Callable[[str], None]
 
@@ -47,7 +45,7 @@ class RunResult:
     config: Config
     market: MarketData
     events: EventCalendar
-    plan: BookPlan
+    plan: Plan
     result: EngineResult
     returns: pd.Series
     benchmark_returns: pd.Series
@@ -55,33 +53,7 @@ class RunResult:
     event_log: pd.DataFrame
     facts: dict[str, Any]
     inputs: dict[str, str] = field(default_factory=dict)
-
-
-def price_source(config: Config) -> Any:
-    """The configured price source: CSV files when data.dir is set, else Yahoo via the cache."""
-    if config.data.dir is not None:
-        return CsvPriceSource(config.data.dir, ohlc_check=config.data.ohlc_check)
-    from data.yahoo import YahooPriceSource  # imports yfinance: only when it is used
-
-    return YahooPriceSource(cache_dir=config.data.cache_dir, deadline_s=config.data.deadline_s)
-
-
-def load_prices(config: Config, source: Any | None = None) -> dict[str, PriceHistory]:
-    source = source or price_source(config)
-    tickers = list(
-        dict.fromkeys([*config.universe.long, *config.universe.short, config.run.benchmark])
-    )
-    start = pd.Timestamp(config.run.start) if config.run.start else None
-    end = pd.Timestamp(config.run.end) if config.run.end else None
-    return source.load(tickers, start, end)
-
-
-def _rules(config: Config) -> tuple[RotationRules, CostModel]:
-    rules = RotationRules(
-        config.strategy.hold_sessions, config.strategy.gross, config.strategy.max_gross
-    )
-    c = config.costs
-    return rules, CostModel.from_bps(c.commission_bps, c.slippage_bps, c.borrow_bps)
+    prepared: Prepared | None = None
 
 
 def run_backtest(
@@ -89,51 +61,41 @@ def run_backtest(
     source: Any | None = None,
     progress: Progress | None = None,
     events: EventCalendar | None = None,
+    engine: Callable[[MarketData, Plan, float], EngineResult] | None = None,
 ) -> RunResult:
-    """Run the configured backtest with the backtrader engine (on ``events`` when given,
-    else on the configured events file)."""
+    """Run the configured backtest (backtrader by default) on ``events`` when given, else on
+    the configured events file."""
+    if engine is None:  # imported when a backtest runs (commands that never do start faster)
+        from strategies.engines.backtrader_engine import run_backtrader
+
+        engine = run_backtrader
     say = progress or (lambda _msg: None)
-    from data.universe import Universe
+    say("loading prices and events")
+    prepared = prepare(config, source, events=events)
+    say(f"running {getattr(engine, 'engine_name', 'backtrader')}")
+    return finish(prepared, engine(prepared.market, prepared.plan, config.run.cash))
 
-    universe = Universe(
-        tuple(config.universe.long), tuple(config.universe.short), config.run.benchmark
-    )
-    say("loading prices")
-    histories = load_prices(config, source)
-    start = pd.Timestamp(config.run.start) if config.run.start else None
-    end = pd.Timestamp(config.run.end) if config.run.end else None
-    sessions = resolve_sessions(start, end, histories)
-    market = align(histories, sessions, universe.traded, universe.benchmark)
 
-    say("mapping events to sessions")
-    all_events = events if events is not None else load_events(config.events.file)
-    selected = all_events.filter_categories(config.events.categories)
-    entries = entry_sessions([e.known_at for e in selected.events])
-    rules, costs = _rules(config)
-    plan = build_plan(market, universe.long, universe.short, selected.events, entries, rules)
-
-    say("running backtrader")
-    result = run_backtrader(market, plan, rules, costs, config.run.cash)
+def finish(prepared: Prepared, result: EngineResult) -> RunResult:
+    """The tables and facts of an engine's result on a prepared run."""
+    market, plan = prepared.market, prepared.plan
     returns = result.returns.rename("strategy")
-    bench = market.benchmark_returns()
-
     ruin = ruin_index(market, result)
     books = book_table(plan, market, result, ruin)
-    log = event_log(all_events, plan.outcomes, books, ruin_day(market, ruin))
-    inputs = {h.source: h.sha256 for h in histories.values()}
-    inputs[all_events.path] = all_events.sha256
+    log = event_log(prepared.calendar, plan.outcomes, books, ruin_day(market, ruin))
     return RunResult(
-        config=config,
+        config=prepared.config,
         market=market,
-        events=all_events,
+        events=prepared.calendar,
         plan=plan,
         result=result,
         returns=returns,
-        benchmark_returns=bench,
+        benchmark_returns=market.benchmark_returns(),
         books=books,
         event_log=log,
         facts=run_facts(market, plan, result, log, books),
-        inputs=inputs,
+        inputs=dict(prepared.inputs),
+        prepared=prepared,
     )
 
 
@@ -147,19 +109,62 @@ def ruin_day(market: MarketData, ruin: int | None) -> str | None:
     return None if ruin is None else market.sessions[ruin].date().isoformat()
 
 
-def book_table(
-    plan: BookPlan, market: MarketData, result: EngineResult, ruin: int | None = None
-) -> pd.DataFrame:
-    """One row per book that traded: dates, names, why it closed, and its P&L.
+BOOK_COLUMNS = [
+    "book_id",
+    "direction",
+    "decision",
+    "entry",
+    "exit",
+    "status",
+    "extensions",
+    "sessions_held",
+    "long",
+    "short",
+    "gross",
+    "equity_at_decision",
+    "pnl",
+    "return",
+    "notes",
+]
 
-    P&L = equity at the close of the exit session (flat again) minus equity at the close of the
-    decision session (what the book was sized on): it includes every fill, cost and borrow fee
-    of the episode. An open book is marked to the last close. After a ruin at session ``ruin``,
-    books entering later never traded and are not listed; the book held at the ruin close has
-    no exit, status ``ruined`` and is marked to the ruin close.
-    """
+
+def book_pnl(plan: Plan, market: MarketData, result: EngineResult, last: int) -> np.ndarray:
+    """Each book's own P&L: its fills' cash flows and commissions, its borrow fees, and what it
+    still holds marked at the close of ``last`` (the run's last session, or its ruin close).
+    Sub-books overlap, so an equity difference would mix them; with one book at a time this is
+    exactly the equity at its exit minus the equity at its decision close."""
+    pnl = np.zeros(len(plan.books))
+    fills = result.fills
+    if len(fills):
+        sign = np.where(fills["side"].isin(["buy", "cover"]), 1.0, -1.0)
+        flow = -sign * fills["shares"].to_numpy() * fills["price"].to_numpy()
+        flow -= fills["commission"].to_numpy()
+        np.add.at(pnl, fills["book"].to_numpy(dtype=np.int64), flow)
+        held = pd.DataFrame(
+            {"book": fills["book"], "ticker": fills["ticker"], "shares": sign * fills["shares"]}
+        )
+        position = held.groupby(["book", "ticker"], sort=False)["shares"].sum()
+        for (book, ticker), shares in position.items():
+            exit_ = plan.books[book].exit
+            if (exit_ is None or exit_ > last) and shares != 0:
+                pnl[book] += shares * market.close[last, market.column(ticker)]
+    if len(result.borrow):
+        np.add.at(pnl, result.borrow["book"].to_numpy(dtype=np.int64), -result.borrow["fee"])
+    return pnl
+
+
+def book_table(
+    plan: Plan, market: MarketData, result: EngineResult, ruin: int | None = None
+) -> pd.DataFrame:
+    """One row per book that traded: dates, names, why it closed, and its own P&L
+    (:func:`book_pnl`; return = P&L / equity at the decision close, the equity it was sized
+    on). An open book is marked to the last close. After a ruin at session ``ruin``, books
+    entering later never traded and are not listed; a book held at the ruin close has no exit,
+    status ``ruined`` and is marked to the ruin close."""
     equity = result.equity["equity"].to_numpy()
     sessions = market.sessions
+    end = len(sessions) - 1 if ruin is None else ruin
+    pnl = book_pnl(plan, market, result, end)
     rows = []
     for book in plan.books:
         if ruin is not None and book.entry > ruin:
@@ -167,12 +172,13 @@ def book_table(
         exit_, status = book.exit, book.closed_by or "open"
         if ruin is not None and (exit_ is None or exit_ > ruin):
             exit_, status = None, "ruined"
-        last = exit_ if exit_ is not None else (len(sessions) - 1 if ruin is None else ruin)
+        last = exit_ if exit_ is not None else end
         base = equity[book.decision]
-        pnl = equity[last] - base
+        notes = "; ".join(f"{market.tickers[c]}: {why}" for c, why in book.excluded)
         rows.append(
             {
                 "book_id": book.id,
+                "direction": book.direction,
                 "decision": sessions[book.decision].date().isoformat(),
                 "entry": sessions[book.entry].date().isoformat(),
                 "exit": sessions[exit_].date().isoformat() if exit_ is not None else "",
@@ -181,26 +187,14 @@ def book_table(
                 "sessions_held": last - book.entry + (1 if exit_ is None else 0),
                 "long": " ".join(market.tickers[c] for c in book.longs),
                 "short": " ".join(market.tickers[c] for c in book.shorts),
+                "gross": float(book.gross),
                 "equity_at_decision": base,
-                "pnl": pnl,
-                "return": pnl / base,
+                "pnl": float(pnl[book.id]),
+                "return": float(pnl[book.id]) / base,
+                "notes": notes,
             }
         )
-    columns = [
-        "book_id",
-        "decision",
-        "entry",
-        "exit",
-        "status",
-        "extensions",
-        "sessions_held",
-        "long",
-        "short",
-        "equity_at_decision",
-        "pnl",
-        "return",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=BOOK_COLUMNS)
 
 
 def event_log(
@@ -261,7 +255,7 @@ def event_log(
 
 def run_facts(
     market: MarketData,
-    plan: BookPlan,
+    plan: Plan,
     result: EngineResult,
     log: pd.DataFrame,
     books: pd.DataFrame | None = None,
@@ -310,7 +304,7 @@ def run_facts(
             "in_file": len(log),
             **{
                 name: int(actions.get(name, 0))
-                for name in ("opened", "extended", "closed", "ignored")
+                for name in ("opened", "extended", "closed", "reversed", "ignored")
             },
         },
         "engine": result.engine,

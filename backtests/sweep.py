@@ -12,11 +12,9 @@ with ``--scheduler``, that the Dask scheduler answers within :data:`DASK_CONNECT
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,31 +26,36 @@ import pandas as pd
 from backtests.checkpoint import Checkpoint
 from backtests.config import Config
 from backtests.grid import Grid
-from backtests.runner import price_source
-from data.calendar import entry_sessions
+from backtests.prepare import Prepared, prepare, price_source
+from backtests.process_pool import ignore_interrupts, run_forked
 from data.errors import CapexRotationError, DataError
 from data.events import EventCalendar, load_events
-from data.market import MarketData, align, resolve_sessions
+from data.market import resolve_sessions
 from data.prices import PriceHistory
-from data.universe import Universe
+from reports.metrics import METRICS, batch_metrics
 from reports.output_folder import os_error, say_on_stderr
 from reports.run_folder import InPlaceFolder
-from strategies.engines.backtrader_engine import run_backtrader
-from strategies.engines.fast import METRICS, Batch, evaluate, metrics, plan_arrays, run_fast
-from strategies.plan import BookPlan, build_plan
-from strategies.rules import CostModel, RotationRules
+from strategies.engines.fast import Batch, borrow_rates, evaluate, run_fast
+from strategies.engines.plan_arrays import plan_arrays
 
 # Keys that do not change the plan: configs differing only in these are evaluated together.
 BATCHED_KEYS = (
     "strategy.gross",
     "strategy.max_gross",
+    "strategy.sizing.target",
     "costs.commission_bps",
     "costs.slippage_bps",
     "costs.borrow_bps",
+    "costs.half_spread_bps",
+    "costs.impact_k",
     "run.cash",
     "run.name",
 )
-TASK_SIZE = 4096  # configs per task at most (checkpoint and progress granularity)
+# Per-event sub-books are capped on their opening gross: with books.kind = "per_event" these
+# decide the plan too, so they are batched only for single books.
+GROSS_KEYS = ("strategy.gross", "strategy.max_gross", "strategy.sizing.target")
+TASK_SIZE = 4096  # configs per task at most (and per checkpoint part)
+CHECKPOINT_EVERY_S = 2.0  # finished work is checkpointed at least this often
 VERIFY_TOLERANCE = 1e-9
 DASK_CONNECT_TIMEOUT_S = 5.0  # an unreachable --scheduler fails after this long
 
@@ -85,13 +88,23 @@ def load_sweep_data(grid: Grid, source: Any | None = None) -> SweepData:
     for key in ("universe.long", "universe.short"):
         for names in distinct(key):
             tickers.update(dict.fromkeys(names))
+    for (legs,) in (values for _, values in grid.distinct(("strategy.legs",))):
+        for leg in legs:
+            tickers.update(
+                dict.fromkeys(leg.tickers if hasattr(leg, "tickers") else leg["tickers"])
+            )
     tickers.update(dict.fromkeys(distinct("run.benchmark")))
     starts, ends = distinct("run.start"), distinct("run.end")
     start = None if None in starts else pd.Timestamp(min(starts))
     end = None if None in ends else pd.Timestamp(max(ends))
     histories = (source or price_source(grid.base)).load(list(tickers), start, end)
-    calendars = {_events_key(f): load_events(f) for f in distinct("events.file")}
-    return SweepData(histories, calendars)
+    return SweepData(histories, load_calendars(grid))
+
+
+def load_calendars(grid: Grid) -> dict[str, EventCalendar]:
+    """Every events file any config of ``grid`` reads, once."""
+    files = [values[0] for _, values in grid.distinct(("events.file",))]
+    return {_events_key(f): load_events(f) for f in files}
 
 
 def input_digests(data: SweepData) -> dict[str, str]:
@@ -123,8 +136,15 @@ def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
     """Config indices to evaluate, grouped by plan (configs differing only in BATCHED_KEYS share
     one) and cut into tasks of TASK_SIZE at most."""
     planned = [k for k, key in enumerate(grid.keys) if key not in BATCHED_KEYS]
-    if planned:
-        _, group = np.unique(grid.combinations[:, planned], axis=0, return_inverse=True)
+    gross = [k for k, key in enumerate(grid.keys) if key in GROSS_KEYS]
+    keys = grid.combinations[:, planned + gross].astype(np.int64)
+    if gross:  # single books batch their gross; per-event sub-books plan on it
+        per_event = np.array(
+            [v == "per_event" for v in grid.column("strategy.books.kind", np.arange(len(grid)))]
+        )
+        keys[~per_event, len(planned) :] = -1
+    if keys.shape[1]:
+        _, group = np.unique(keys, axis=0, return_inverse=True)
         group = group.reshape(-1)
     else:
         group = np.zeros(len(grid), dtype=np.int64)
@@ -138,61 +158,63 @@ def tasks(grid: Grid, done: set[int]) -> list[list[int]]:
     return out
 
 
-@dataclass
-class Prepared:
-    market: MarketData
-    plan: BookPlan
-    rules: RotationRules
-
-
-def prepare(data: SweepData, config: Config) -> Prepared:
-    """Market (cached per process), events and plan of one config (shared by its group)."""
-    universe = Universe(
-        tuple(config.universe.long), tuple(config.universe.short), config.run.benchmark
-    )
-    start = pd.Timestamp(config.run.start) if config.run.start else None
-    end = pd.Timestamp(config.run.end) if config.run.end else None
-    markets, events = data.cache.setdefault("markets", {}), data.cache.setdefault("events", {})
-    key = (start, end, universe.traded, universe.benchmark)
-    market = markets.get(key)
-    if market is None:
-        sessions = resolve_sessions(start, end, data.histories)
-        market = align(data.histories, sessions, universe.traded, universe.benchmark)
-        markets.clear()  # one market at a time keeps memory flat over big grids
-        markets[key] = market
-    events_key = (_events_key(config.events.file), tuple(config.events.categories))
-    if events_key not in events:
-        calendar = data.calendars[events_key[0]].filter_categories(config.events.categories)
-        events[events_key] = (calendar, entry_sessions([e.known_at for e in calendar.events]))
-    calendar, entries = events[events_key]
-    s = config.strategy
-    rules = RotationRules(s.hold_sessions, s.gross, s.max_gross)
-    plan = build_plan(market, universe.long, universe.short, calendar.events, entries, rules)
-    return Prepared(market, plan, rules)
+def prepare_config(data: SweepData, config: Config) -> Prepared:
+    """Market (kept per process), events and plan of one config (shared by its group)."""
+    calendar = data.calendars[_events_key(config.events.file)]
+    return prepare(config, events=calendar, histories=data.histories, memo=data.cache)
 
 
 def batch_of(grid: Grid, indices: list[int]) -> Batch:
-    """Gross, costs and cash of configs (from the grid where varied, else the base)."""
+    """The numbers a plan does not depend on, per config (from the grid where varied, else
+    the base): gross and its cap, the vol target, cost rates, cash."""
 
     def col(key: str, scale: float = 1.0) -> list[float]:
         return [float(v) * scale for v in grid.column(key, indices)]
 
     return Batch.of(
-        col("strategy.gross"),
-        col("costs.commission_bps", 1e-4),
-        col("costs.slippage_bps", 1e-4),
-        col("costs.borrow_bps", 1e-4),
-        col("run.cash"),
+        gross=col("strategy.gross"),
+        max_gross=col("strategy.max_gross"),
+        target=col("strategy.sizing.target"),
+        commission=col("costs.commission_bps", 1e-4),
+        slippage=col("costs.slippage_bps", 1e-4),
+        borrow=col("costs.borrow_bps", 1e-4),
+        cash=col("run.cash"),
+        half_spread=col("costs.half_spread_bps", 1e-4),
+        impact_k=col("costs.impact_k"),
+    )
+
+
+def metrics_of(ev) -> dict[str, np.ndarray]:
+    return batch_metrics(
+        ev.equity,
+        ev.batch.cash,
+        ev.book_pnl,
+        ev.decision_equity,
+        ev.commission,
+        ev.slippage_cost,
+        ev.borrow_cost,
+        ev.notional,
+        ev.ruined_on,
+        ev.arrays.decision,
     )
 
 
 def evaluate_task(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFrame:
     """Metrics of configs sharing one plan: one row per config index."""
-    prepared = prepare(data, grid.config(indices[0]))
-    values = metrics(evaluate(plan_arrays(prepared.market, prepared.plan), batch_of(grid, indices)))
-    frame = pd.DataFrame({name: values[name] for name in METRICS})
-    frame.insert(0, "config", np.asarray(indices, dtype=np.int64))
-    frame["sessions"] = len(prepared.market.sessions)
+    prepared = prepare_config(data, grid.config(indices[0]))
+    market, strategy = prepared.market, prepared.strategy
+    arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
+    ev = evaluate(arrays, batch_of(grid, indices), strategy)
+    values = metrics_of(ev)
+    ruined_on = np.full(len(indices), "", dtype=object)
+    ruined = ev.ruined_on >= 0
+    if ruined.any():
+        ruined_on[ruined] = list(market.sessions[ev.ruined_on[ruined]].strftime("%Y-%m-%d"))
+    columns = {"config": np.asarray(indices, dtype=np.int64)}
+    columns.update((name, values[name]) for name in METRICS)
+    columns["ruined_on"] = ruined_on
+    columns["sessions"] = np.full(len(indices), len(market.sessions), dtype=np.int64)
+    frame = pd.DataFrame(columns)
     return frame
 
 
@@ -203,8 +225,7 @@ _WORKER_GRID: Grid | None = None
 
 
 def _init_worker(data: SweepData, grid: Grid) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     global _WORKER_DATA, _WORKER_GRID
     _WORKER_DATA, _WORKER_GRID = data, grid
 
@@ -222,18 +243,7 @@ def run_local(
         for indices in todo:
             yield evaluate_task(data, grid, indices)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data, grid)
-    ) as pool:
-        futures = [pool.submit(_run_in_worker, indices) for indices in todo]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    yield from run_forked(_run_in_worker, todo, workers, _init_worker, (data, grid))
 
 
 def _evaluate_remote(data: SweepData, grid: Grid, indices: list[int]) -> pd.DataFrame:
@@ -346,12 +356,26 @@ def run_sweep(
             stream = run_local(grid, data, todo, workers)
         parts = [previous] if len(previous) else []
         computed = 0
-        for frame in stream:
-            checkpoint.save(frame)
-            parts.append(frame)
-            computed += len(frame)
-            if on_progress:
-                on_progress(len(frame))
+        pending: list[pd.DataFrame] = []
+        flushed = time.monotonic()
+        try:
+            for frame in stream:
+                parts.append(frame)
+                pending.append(frame)
+                computed += len(frame)
+                # Small tasks (one plan each) are checkpointed together, at least every
+                # CHECKPOINT_EVERY_S seconds: a part file per task would cost more than the
+                # task; whatever is pending is saved when the sweep stops, however it stops.
+                if sum(map(len, pending)) >= TASK_SIZE or time.monotonic() - flushed >= (
+                    CHECKPOINT_EVERY_S
+                ):
+                    checkpoint.save(pd.concat(pending, ignore_index=True))
+                    pending, flushed = [], time.monotonic()
+                if on_progress:
+                    on_progress(len(frame))
+        finally:
+            if pending:
+                checkpoint.save(pd.concat(pending, ignore_index=True))
     table = pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
     return SweepResult(table, computed, len(done), folder)
 
@@ -369,25 +393,24 @@ def results_table(grid: Grid, metrics: pd.DataFrame) -> pd.DataFrame:
     index = metrics["config"].to_numpy()
     params = {key: [cell(v) for v in grid.column(key, index)] for key in grid.keys}
     table = pd.DataFrame({"config": index, **params})
-    for name in (*METRICS, "sessions"):
+    for name in (*METRICS, "ruined_on", "sessions"):
         table[name] = metrics[name].to_numpy()
     return table
 
 
 def verify(grid: Grid, data: SweepData, indices: list[int]) -> list[tuple[int, float]]:
     """Re-run configs through backtrader; return (config, max relative equity difference)."""
+    from strategies.engines.backtrader_engine import run_backtrader  # only when it runs
+
     out = []
     for index in indices:
         config = grid.config(index)
-        prepared = prepare(data, config)
-        c = config.costs
-        costs = CostModel.from_bps(c.commission_bps, c.slippage_bps, c.borrow_bps)
+        prepared = prepare_config(data, config)
         reference = (
-            run_backtrader(prepared.market, prepared.plan, prepared.rules, costs, config.run.cash)
+            run_backtrader(prepared.market, prepared.plan, config.run.cash)
             .equity["equity"]
             .to_numpy()
         )
-        fast = run_fast(prepared.market, prepared.plan, prepared.rules, costs, config.run.cash)
-        fast = fast.equity()[0]
+        fast = run_fast(prepared.market, prepared.plan, config.run.cash).equity[0]
         out.append((index, float(np.max(np.abs(fast - reference) / np.abs(reference)))))
     return out

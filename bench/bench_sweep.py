@@ -2,6 +2,8 @@
 
     python bench/bench_sweep.py [--data-dir ../shared/market-data]
 
+0. configs/s and memory on bench/grid_policies.toml (2,560 configs over the policies), and 16 of
+   its configs through backtrader and the fast engine;
 1. configs/s of the fast engine on bench/grid_2000.toml (hold 1..20 x gross x slippage x
    commission, 2015-01-01..2026-08-14), with 1 and 2 worker processes; loading and warm-up
    (calendar, first plan) are timed separately;
@@ -24,16 +26,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's code, not an installed copy
 
 
 def _child(args: argparse.Namespace) -> None:
     """One measurement in this process; prints a JSON line."""
     t0 = time.perf_counter()
     from backtests.grid import load_grid
-    from backtests.sweep import batch_of, load_sweep_data, prepare, run_sweep, tasks
+    from backtests.sweep import evaluate_task, load_sweep_data, prepare_config, run_sweep, tasks
     from strategies.engines.backtrader_engine import run_backtrader
-    from strategies.engines.fast import evaluate, metrics, plan_arrays
-    from strategies.rules import CostModel
 
     imports = time.perf_counter() - t0
     settings = {"data.source": "csv", "data.dir": str(args.data_dir)}
@@ -43,7 +44,7 @@ def _child(args: argparse.Namespace) -> None:
     t2 = time.perf_counter()
     data = load_sweep_data(grid)
     t3 = time.perf_counter()
-    prepare(data, grid.config(0))  # warm-up: NYSE calendar, market alignment
+    prepare_config(data, grid.config(0))  # warm-up: NYSE calendar, market alignment
     t4 = time.perf_counter()
     out: dict = {
         "configs": len(grid),
@@ -61,20 +62,12 @@ def _child(args: argparse.Namespace) -> None:
         configs = [grid.config(i) for i in range(16)]
         t5 = time.perf_counter()
         for config in configs:
-            p = prepare(data, config)
-            c = config.costs
-            run_backtrader(
-                p.market,
-                p.plan,
-                p.rules,
-                CostModel.from_bps(c.commission_bps, c.slippage_bps, c.borrow_bps),
-                config.run.cash,
-            )
+            p = prepare_config(data, config)
+            run_backtrader(p.market, p.plan, config.run.cash)
         out["backtrader_s"] = time.perf_counter() - t5
         t6 = time.perf_counter()
         for indices in tasks(grid, set(range(16, len(grid)))):  # the 16 configs, by plan
-            p = prepare(data, grid.config(indices[0]))
-            metrics(evaluate(plan_arrays(p.market, p.plan), batch_of(grid, indices)))
+            evaluate_task(data, grid, indices)
         out["fast_s"] = time.perf_counter() - t6
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -121,6 +114,19 @@ def main() -> int:
         return 2
 
     grid_2000 = HERE / "grid_2000.toml"
+    policies = HERE / "grid_policies.toml"
+    print(f"sweep benchmark on {args.data_dir}, grid {policies.name} (policies)")
+    r = _run(args.data_dir, policies, "sweep", 1)
+    print(
+        f"  1 worker: {r['configs']} configs in {r['sweep_s']:.2f} s = "
+        f"{r['configs'] / r['sweep_s']:,.0f} configs/s | loading {r['load_s']:.2f} s | "
+        f"peak RSS {r['peak_rss_mib']:.0f} MiB"
+    )
+    r = _run(args.data_dir, policies, "compare")
+    print(
+        f"  16 configs: backtrader {r['backtrader_s']:.2f} s, fast engine {r['fast_s']:.3f} s "
+        f"-> {r['backtrader_s'] / r['fast_s']:,.0f}x"
+    )
     print(f"sweep benchmark on {args.data_dir}, grid {grid_2000.name}")
     for workers in (1, 2):
         r = _run(args.data_dir, grid_2000, "sweep", workers)

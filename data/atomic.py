@@ -55,12 +55,19 @@ def _as_new_file(tmp: Path) -> None:
     os.chmod(tmp, 0o666 & ~umask)
 
 
-def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
+def write_atomically(
+    path: Path,
+    write: Callable[[Path], None],
+    durable: bool = False,
+    record: bool = False,
+) -> None:
     """Call ``write(temporary_path)``, then rename the result to ``path``.
 
     ``durable`` also fsyncs the file and its folder, so the new file survives a power cut
     (the price cache wants that; report files do not need it). The file gets the permissions
-    the umask gives a new file (mkstemp alone would make it private).
+    the umask gives a new file (mkstemp alone would make it private). ``record``: the file
+    records work already finished (a sweep's checkpoint part), so it is committed even after
+    an interrupt — that is what lets a rerun continue where Ctrl-C stopped.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +78,8 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         _as_new_file(tmp)
-        raise_if_interrupted()
+        if not record:
+            raise_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -84,9 +92,13 @@ def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = 
 def write_together(
     items: Sequence[tuple[Path, Callable[[Path], None]]],
     before_renames: Callable[[], None] | None = None,
+    write_all: Callable[[list[tuple[Path, Callable[[Path], None]]]], None] | None = None,
 ) -> None:
     """Write several files, all or none: each to a temporary beside it, then, once every one
     is written (and ``before_renames()`` has run), rename them all into place.
+
+    ``write_all(pairs)``, when given, writes every (temporary, writer) pair itself (in
+    parallel, say); by default they are written one after the other.
 
     A failure while writing (a full disk) or an interrupt leaves every file as it was and no
     temporary behind. Used by folders written in place (the sweep's), whose files must not be
@@ -94,12 +106,19 @@ def write_together(
     """
     written: list[tuple[Path, Path]] = []
     try:
+        pairs = []
         for path, write in items:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temporary(path)
             written.append((tmp, path))
-            write(tmp)
+            pairs.append((tmp, write))
+        if write_all is None:
+            for tmp, write in pairs:
+                write(tmp)
+        else:
+            write_all(pairs)
+        for tmp, _ in pairs:
             _as_new_file(tmp)
         if before_renames is not None:
             before_renames()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from data.calendar import NEW_YORK
@@ -64,6 +66,14 @@ class Event:
     headline: str = ""
     companies: tuple[str, ...] = ()
     source: str = ""
+    # Where it was read (None for events made in memory) and the file's other columns as text
+    # (e.g. a weight): metadata, not part of what the event is.
+    line: int | None = field(default=None, compare=False)
+    extra: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def value(self, column: str) -> str | None:
+        """The text of another column of the events file (None when the file has none)."""
+        return dict(self.extra).get(column)
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,7 @@ def _parse_event_row(
     seen_ids[event_id] = line
     category = (cells.get("category") or "").strip().lower() or "uncategorised"
     companies = tuple(c.strip() for c in (cells.get("companies") or "").split(";") if c.strip())
+    known = set(REQUIRED_EVENT_COLUMNS) | set(OPTIONAL_EVENT_COLUMNS)
     return Event(
         id=event_id,
         known_at=known_at,
@@ -226,6 +237,8 @@ def _parse_event_row(
         headline=(cells.get("headline") or "").strip(),
         companies=companies,
         source=(cells.get("source") or "").strip(),
+        line=line,
+        extra=tuple((k, v) for k, v in cells.items() if k not in known),
     )
 
 
@@ -366,3 +379,29 @@ def known_at_from_report(date: str, time_of_day: str, session: str) -> str:
             break
     stamp = pd.Timestamp(f"{date} {hour:02d}:{minute:02d}").tz_localize(NEW_YORK)
     return stamp.isoformat()
+
+
+def event_weights(calendar: EventCalendar, column: str) -> np.ndarray:
+    """Each event's weight from ``column`` of its file (a weighted signal): a number >= 0.
+
+    Raises DataError naming file, line and column for a missing column or a bad cell.
+    """
+    out = np.empty(len(calendar.events))
+    for k, event in enumerate(calendar.events):
+        text = event.value(column)
+        if text is None:
+            raise DataError(
+                f"{calendar.path} has no column {column!r} for strategy.signal.column; add it or "
+                "use strategy.signal.kind = 'sum'"
+            )
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value >= 0):
+            raise DataError(
+                f"{where(calendar.path, event.line, column)}: {text!r} is not a weight (a number "
+                ">= 0)"
+            )
+        out[k] = value
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,25 @@ class MarketData:
     benchmark_close: np.ndarray
     histories: Mapping[str, PriceHistory]
 
-    @property
+    @cached_property
     def has_bar(self) -> np.ndarray:
-        return ~np.isnan(self.close)
+        """has_bar[t, c]: ticker c has a bar on session t (computed once; read-only)."""
+        has = ~np.isnan(self.close)
+        has.setflags(write=False)
+        return has
+
+    @cached_property
+    def eligible(self) -> np.ndarray:
+        """eligible[t, c]: ticker c can join a book decided at the close of t: bars at t and
+        t + 1, and t + 1 is not its last bar before the run's end (calendar facts, no prices)."""
+        has = self.has_bar
+        n = len(self.sessions)
+        last = self.last_bar
+        ends = np.where((last >= 0) & (last < n - 1), last, -1)
+        out = np.zeros_like(has)
+        out[:-1] = has[:-1] & has[1:] & (ends[None, :] != np.arange(1, n)[:, None])
+        out.setflags(write=False)
+        return out
 
     @property
     def first_bar(self) -> np.ndarray:
@@ -44,7 +61,7 @@ class MarketData:
         has = self.has_bar
         return np.where(has.any(axis=0), has.argmax(axis=0), -1)
 
-    @property
+    @cached_property
     def last_bar(self) -> np.ndarray:
         """Index of each ticker's last bar in the run, -1 if it has none."""
         has = self.has_bar[::-1]

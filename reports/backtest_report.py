@@ -16,10 +16,12 @@ import pandas as pd
 from reports.html_page import esc, link, write_page
 from reports.metrics import metrics_document
 from reports.run_folder import write_csv, write_json, write_run_folder
-from reports.run_index import money, run_index_files
+from reports.run_index import EQUITY_PNG, money, run_index_files
 from reports.tearsheet import write_tearsheet
 
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "commission"]
+TEARSHEET = "tearsheet.html"
+PLOTS = (EQUITY_PNG,)
 
 
 def write_backtest_report(
@@ -55,11 +57,9 @@ def write_backtest_report(
         "books.csv": lambda p: write_csv(p, books),
     }
     if tearsheet and facts.get("ruined_on"):
-        files["tearsheet.html"] = lambda p: write_ruin_tearsheet(p, title, facts)
+        files[TEARSHEET] = lambda p: write_ruin_tearsheet(p, title, facts)
     elif tearsheet:
-        files["tearsheet.html"] = lambda p: write_tearsheet(
-            p, returns, benchmark, title, parameters
-        )
+        files[TEARSHEET] = lambda p: write_tearsheet(p, returns, benchmark, title, parameters)
     files.update(  # index.html (the page to open first) and its equity picture
         run_index_files(
             equity=equity,
@@ -73,7 +73,12 @@ def write_backtest_report(
             tearsheet=tearsheet,
         )
     )
-    return write_run_folder(destination, files, kind="backtest", manifest=manifest), metrics
+    # The run page's plot is drawn by a forked worker while this process writes the tables and
+    # the tear sheet (which draws its own charts with workers).
+    return (
+        write_run_folder(destination, files, kind="backtest", manifest=manifest, concurrent=PLOTS),
+        metrics,
+    )
 
 
 def write_ruin_tearsheet(path: Path, title: str, facts: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from reports.formatting import pct
 from reports.html_page import esc, image, link, page, table
 from reports.plots import save_png
 from reports.run_folder import write_csv, write_run_folder
@@ -45,9 +46,7 @@ def bar_png(h: int) -> str:
 
 
 def _pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):+.2%}"
+    return pct(value, signed=True)
 
 
 def _p(value: Any) -> str:
@@ -138,9 +137,18 @@ def plot_directions(paths: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
+MAX_BARS = 120  # up to this many used events, one bar each; beyond it, histograms
+HISTOGRAM_BINS = 40
+
+
 def plot_event_bars(events: pd.DataFrame, h: int, path: Path) -> None:
-    """CAR(0, h) of every used event, one panel per basket, bars coloured by direction."""
+    """CAR(0, h) of every used event, one panel per basket, coloured by direction: one bar per
+    event up to MAX_BARS events; beyond that, a histogram per basket (+1 and -1 events
+    stacked), so the picture keeps its size whatever the number of events."""
     used = events[events["status"] == "used"].reset_index(drop=True)
+    if len(used) > MAX_BARS:
+        _plot_event_histograms(used, h, path)
+        return
     fig, axes = plt.subplots(
         len(BASKETS), 1, figsize=(max(8, 0.22 * len(used) + 2), 9), sharex=True
     )
@@ -154,6 +162,32 @@ def plot_event_bars(events: pd.DataFrame, h: int, path: Path) -> None:
     axes[-1].set_xticks(x, used["entry_session"].tolist(), rotation=90, fontsize=7)
     axes[-1].set_xlabel("day 0 (green: +1 rotation-on news, red: -1 counter-trigger)")
     fig.suptitle(f"CAR(0,{h}) per event")
+    _save(fig, path)
+
+
+def _plot_event_histograms(used: pd.DataFrame, h: int, path: Path) -> None:
+    fig, axes = plt.subplots(len(BASKETS), 1, figsize=(10, 9))
+    direction = used["direction"].to_numpy()
+    for ax, basket in zip(axes, BASKETS, strict=True):
+        values = 100 * used[f"{basket}_car_0_{h}"].to_numpy(float)
+        groups = [(values[direction == int(v)], v, c) for v, c in DIRECTION_COLORS.items()]
+        groups = [(g, v, c) for g, v, c in groups if g.size]
+        ax.hist(
+            [g for g, _, _ in groups],
+            bins=np.histogram_bin_edges(values, bins=HISTOGRAM_BINS),
+            stacked=True,
+            color=[c for _, _, c in groups],
+            label=[f"{v} events (N={g.size})" for g, v, _ in groups],
+        )
+        ax.axvline(0, color="#888", linewidth=0.8)
+        ax.set_xlabel(f"{basket} CAR(0,{h}), %")
+        ax.set_ylabel("events")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(
+        f"CAR(0,{h}) across {len(used)} events (more than {MAX_BARS}: a histogram, not one bar "
+        "per event)"
+    )
     _save(fig, path)
 
 
@@ -306,7 +340,12 @@ def index_html(
         image(PATHS_PNG, "mean CAR path per basket with its 95% band"),
         image(DIRECTION_PNG, "mean CAR path of +1 and -1 events per basket"),
         f"<h2>CAR(0,{h}) per event</h2>",
-        image(bar_png(h), f"CAR(0,{h}) of every event per basket"),
+        image(
+            bar_png(h),
+            f"CAR(0,{h}) of every event per basket"
+            if facts["events_used"] <= MAX_BARS
+            else f"histogram of CAR(0,{h}) across events per basket",
+        ),
         "<h2>CAR(0,k) for every k, all events</h2>",
         table(
             ("events", "basket", "k", "N", "mean CAR", "95% CI", "t", "p (sign)"),
@@ -369,4 +408,10 @@ def write_event_study(
         "README.md": text(readme(facts)),
         "index.html": text(index_html(events, summary, facts, title)),
     }
-    return write_run_folder(destination, files, kind="event-study", manifest=manifest)
+    return write_run_folder(
+        destination,
+        files,
+        kind="event-study",
+        manifest=manifest,
+        concurrent=(PATHS_PNG, DIRECTION_PNG, bar_png(h)),
+    )

@@ -15,9 +15,12 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-PERIODS = 252
+from data.conventions import PERIODS_PER_YEAR
+
+PERIODS = PERIODS_PER_YEAR
 
 
 def _stats():
@@ -135,3 +138,117 @@ def metrics_document(
         "versus_benchmark": versus,
         "facts": facts,
     }
+
+
+# -- many runs at once ------------------------------------------------------------------------
+
+METRICS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "volatility",
+    "books",
+    "winning_books",
+    "turnover",
+    "commission",
+    "slippage_cost",
+    "borrow_cost",
+    "costs",
+    "final_equity",
+    "min_decision_equity",
+    "min_equity",
+)
+# Metrics a sweep can rank by (all of them: ``ruined_on`` is a date, not a metric).
+RANKABLE = METRICS
+# Undefined (NaN) for a ruined run: they depend on the returns of an equity that reached zero.
+UNDEFINED_WHEN_RUINED = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "volatility",
+    "winning_books",
+    "turnover",
+)
+
+
+def daily_returns(equity: np.ndarray, cash: np.ndarray) -> np.ndarray:
+    """r_t = equity_t / equity_{t-1} - 1 for every row (configs x sessions); the first session
+    against the cash."""
+    previous = np.empty_like(equity)
+    previous[:, 0] = cash
+    previous[:, 1:] = equity[:, :-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return equity / previous - 1
+
+
+def batch_metrics(
+    equity: np.ndarray,
+    cash: np.ndarray,
+    book_pnl: np.ndarray,
+    decision_equity: np.ndarray,
+    commission: np.ndarray,
+    slippage: np.ndarray,
+    borrow: np.ndarray,
+    notional: np.ndarray,
+    ruined_on: np.ndarray,
+    book_decision: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The metrics of many runs (rows of ``equity``), with quantstats' definitions (252
+    periods, rf = 0; a test checks them against quantstats on the same returns).
+
+    A ruined run (``ruined_on >= 0``: equity <= 0 at a close) has undefined return metrics
+    (NaN): returns of an equity that crosses zero mean nothing; its ``books`` and
+    ``min_decision_equity`` count the books decided before its ruin close (``book_decision``:
+    each book's decision session), the ones that traded.
+    """
+    n_cfg, n = equity.shape
+    r = daily_returns(equity, cash)
+    total_r, total_r2 = r.sum(axis=1), (r * r).sum(axis=1)
+    mean = total_r / n
+    final = equity[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std = np.sqrt(np.maximum(total_r2 - total_r * mean, 0.0) / (n - 1))
+        downside = np.sqrt((np.where(r < 0, r, 0.0) ** 2).sum(axis=1) / n)
+        sharpe = np.where(std > 0, mean / std * np.sqrt(PERIODS), np.nan)
+        sortino = np.where(downside > 0, mean / downside * np.sqrt(PERIODS), np.nan)
+        total = final / cash - 1
+        wealth = 1 + total
+        cagr = np.where(wealth >= 0, np.abs(wealth) ** (PERIODS / n) - 1, np.nan)
+        running = np.maximum.accumulate(np.maximum(equity, cash[:, None]), axis=1)
+        max_dd = np.minimum((equity / running).min(axis=1) - 1, 0.0)
+        turnover = notional / equity.mean(axis=1)
+    n_books = book_pnl.shape[1]
+    values = {
+        "total_return": total,
+        "cagr": cagr,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": max_dd,
+        "volatility": std * np.sqrt(PERIODS),
+        "books": np.full(n_cfg, n_books, dtype=np.int64),
+        "winning_books": (book_pnl > 0).mean(axis=1) if n_books else np.full(n_cfg, np.nan),
+        "turnover": turnover,
+        "commission": commission,
+        "slippage_cost": slippage,
+        "borrow_cost": borrow,
+        "costs": commission + slippage + borrow,
+        "final_equity": final,
+        "min_decision_equity": decision_equity.min(axis=1) if n_books else cash.copy(),
+        "min_equity": np.minimum(equity.min(axis=1), cash),
+    }
+    ruined = ruined_on >= 0
+    if ruined.any() and n_books and book_decision is not None:
+        traded = book_decision[None, :] < ruined_on[:, None]  # (configs, books)
+        values["books"] = np.where(ruined, traded.sum(axis=1), values["books"])
+        decided = np.where(traded, decision_equity, np.inf).min(axis=1)
+        values["min_decision_equity"] = np.where(
+            ruined, np.where(np.isfinite(decided), decided, cash), values["min_decision_equity"]
+        )
+    if ruined.any():
+        for name in UNDEFINED_WHEN_RUINED:
+            values[name] = np.where(ruined, np.nan, values[name])
+    return values

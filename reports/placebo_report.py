@@ -177,4 +177,5 @@ def write_placebo_report(
     files["index.html"] = lambda p: p.write_text(
         _index(title, parameters, summary, metrics, notes or []), encoding="utf-8"
     )
-    return write_run_folder(destination, files, kind="placebo", manifest=manifest)
+    plots = [f"hist_{m}.png" for m in metrics]
+    return write_run_folder(destination, files, kind="placebo", manifest=manifest, concurrent=plots)

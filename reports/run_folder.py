@@ -22,14 +22,16 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from data.atomic import raise_if_interrupted, write_atomically, write_together
+from reports.fast_csv import write_plain_csv
 from reports.output_folder import (
     ATOMIC_TEMPORARY,
     MANIFEST,
@@ -42,6 +44,7 @@ from reports.output_folder import (
     say_on_stderr,
     stamp,
 )
+from reports.parallel import run_concurrently
 from reports.staging import listing, make_staging, remove_stale
 
 Writer = Callable[[Path], None]
@@ -63,7 +66,10 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
-    """CSV with dates as YYYY-MM-DD and floats at full precision (byte-identical reruns)."""
+    """CSV with dates as YYYY-MM-DD and floats at full precision (byte-identical reruns).
+    Plain tables take a faster writer with the same bytes (reports/fast_csv.py)."""
+    if not index and write_plain_csv(path, frame):
+        return
     frame.to_csv(path, index=index, date_format="%Y-%m-%d", lineterminator="\n")
 
 
@@ -131,15 +137,44 @@ def write_run_folder(
     kind: str,
     manifest: dict[str, Any] | None = None,
     say: Callable[[str], None] = say_on_stderr,
+    concurrent: Iterable[str] = (),
 ) -> Path:
     """Create ``destination`` with one file per entry of ``files`` (name -> writer(path)), then
-    ``manifest.json``: ``manifest`` stamped with the tool, ``kind`` and the files written."""
+    ``manifest.json``: ``manifest`` stamped with the tool, ``kind`` and the files written.
+
+    The files named in ``concurrent`` (slow, independent writers: plots, the tear sheet) are
+    written by forked workers (:mod:`reports.parallel`) while this process writes the others;
+    the bytes are the same as when written one after the other.
+    """
     with staged_folder(destination, kind, say) as staging:
-        for name, writer in files.items():
-            writer(staging / name)
+        slow = set(concurrent)
+        write_concurrently([(staging / n, w) for n, w in files.items()], [n in slow for n in files])
         written = [*listing(staging), MANIFEST]
         write_json(staging / MANIFEST, stamp(manifest or {}, kind, written))
     return Path(destination).expanduser().resolve()
+
+
+def write_concurrently(pairs: list[tuple[Path, Writer]], background: list[bool]) -> None:
+    """Write every (path, writer) pair; those flagged in ``background`` in forked workers
+    (:mod:`reports.parallel`) while this process writes the others."""
+    if not any(background):
+        for path, writer in pairs:
+            writer(path)
+        return
+
+    def foreground() -> None:
+        for (path, writer), later in zip(pairs, background, strict=True):
+            if not later:
+                writer(path)
+
+    run_concurrently(
+        {
+            str(path): partial(writer, path)
+            for (path, writer), later in zip(pairs, background, strict=True)
+            if later
+        },
+        meanwhile=foreground,
+    )
 
 
 # -- in place ----------------------------------------------------------------------------------
@@ -205,9 +240,13 @@ class InPlaceFolder:
                 raise os_error(exc, f"write the {_noun(kind)} folder", folder) from exc
             yield cls(folder, kind, say)
 
-    def commit(self, files: dict[str, Writer], manifest: dict[str, Any]) -> None:
-        """Write ``files`` together, then the manifest; remove files of the previous run that
+    def commit(
+        self, files: dict[str, Writer], manifest: dict[str, Any], concurrent: Iterable[str] = ()
+    ) -> None:
+        """Write ``files`` together (those named in ``concurrent`` by forked workers, as in
+        :func:`write_run_folder`), then the manifest; remove files of the previous run that
         this one did not write again. A failure leaves every file as it was."""
+        slow = [name in set(concurrent) for name in files]
         current = inspect(self.path, self.kind)
         before = set(current.listed())
         names = {*files, MANIFEST}
@@ -222,7 +261,11 @@ class InPlaceFolder:
                 self.say(f"replacing the previous {_noun(self.kind)} in {self.path}")
 
         try:
-            write_together([(self.path / n, w) for n, w in files.items()], before_renames=pending)
+            write_together(
+                [(self.path / n, w) for n, w in files.items()],
+                before_renames=pending,
+                write_all=lambda pairs: write_concurrently(pairs, slow),
+            )
             write_atomically(
                 path, lambda p: write_json(p, stamp(manifest, self.kind, sorted(names)))
             )

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from reports.formatting import money, num, pct
 from reports.html_page import esc, image, link, table, write_page
 from reports.run_plot import drawdown as drawdown  # re-exported: reports.compare uses it
 from reports.run_plot import plot_equity_events
@@ -79,26 +80,6 @@ def run_index_files(
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
-
-
-def pct(value: Any, signed: bool = False) -> str:
-    if _missing(value):
-        return "n/a"
-    return f"{float(value):+.2%}" if signed else f"{float(value):.2%}"
-
-
-def num(value: Any, digits: int = 2) -> str:
-    return "n/a" if _missing(value) else f"{float(value):.{digits}f}"
-
-
-def money(value: Any, signed: bool = False) -> str:
-    """Whole units with separators; a huge amount (a ruin can reach 1e305) in 3 digits."""
-    if _missing(value):
-        return "n/a"
-    value = float(value)
-    if abs(value) >= 1e15:
-        return f"{value:+.3g}" if signed else f"{value:.3g}"
-    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
 
 
 def _text(value: Any) -> str:

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from reports.plots import save_png
+from reports.plots import bounded, save_png, thinned
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
 HIGHER_IS_BETTER = {
@@ -119,7 +119,7 @@ def heatmap(
     pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="size")
     values, labels = heatmap_cells(table, metric, x, y, agg)
     fig, ax = plt.subplots(
-        figsize=(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
+        figsize=bounded(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
     )
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
@@ -133,14 +133,11 @@ def heatmap(
         origin="lower",
     )
     ax.set_xticks(
-        range(pivot.shape[1]),
-        [f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns],
+        *thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns]),
         rotation=45,
         ha="right",
     )
-    ax.set_yticks(
-        range(pivot.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.index]
-    )
+    ax.set_yticks(*thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.index]))
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     others = agg if len(table) > pivot.size else ""

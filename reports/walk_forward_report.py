@@ -18,9 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reports.formatting import num
+from reports.formatting import pct as percent
 from reports.html_page import esc, image, link, page, table
 from reports.metrics import performance
-from reports.plots import save_png
+from reports.plots import bounded, save_png, thinned
 from reports.run_folder import write_csv, write_json, write_run_folder
 from reports.tearsheet import write_tearsheet
 
@@ -31,14 +33,15 @@ def sharpe_plot(path: Path, windows: pd.DataFrame) -> None:
     x = np.arange(n)
     is_s = windows["is_sharpe"].to_numpy(dtype=float)
     oos_s = windows["oos_sharpe"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(7, 0.45 * n + 3), 4.2))
+    fig, ax = plt.subplots(figsize=bounded(max(7, 0.45 * n + 3), 4.2))
     ax.bar(x - 0.2, np.nan_to_num(is_s), width=0.4, label="in-sample (train)", color="#7f8fa6")
     ax.bar(x + 0.2, np.nan_to_num(oos_s), width=0.4, label="out-of-sample (test)", color="#c0392b")
     flat = windows["status"].to_numpy() == "flat"
     for k in np.flatnonzero(flat):
         ax.text(x[k], 0, "flat", ha="center", va="bottom", fontsize=7, rotation=90, color="#666")
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(x, windows["test_start"].str.slice(0, 7), rotation=60, ha="right", fontsize=8)
+    labels = windows["test_start"].str.slice(0, 7).tolist()
+    ax.set_xticks(*thinned(labels), rotation=60, ha="right", fontsize=8)
     ax.set_xlabel("test window (start)")
     ax.set_ylabel("Sharpe")
     ax.set_title("Chosen config: in-sample vs out-of-sample Sharpe per window")
@@ -87,9 +90,7 @@ def summary_document(
 
 
 def _num(value: Any, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.2%}" if pct else f"{value:.3f}"
+    return percent(value) if pct else num(value, 3)
 
 
 def _index(

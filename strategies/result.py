@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-FILL_COLUMNS = ("date", "ticker", "side", "shares", "price", "commission", "slippage")
-BORROW_COLUMNS = ("date", "ticker", "fee")
+FILL_COLUMNS = ("date", "ticker", "side", "shares", "price", "commission", "slippage", "book")
+BORROW_COLUMNS = ("date", "ticker", "fee", "book")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class EngineResult:
       ``gross_exposure = (long_value - short_value) / equity``.
     - ``fills``: one row per fill in execution order; ``side`` is buy (open long), sell (close
       long), short (open short) or cover (close short); ``shares`` is positive; ``price`` includes
-      slippage; ``slippage`` is what slippage cost versus the open.
+      slippage; ``slippage`` is what slippage cost versus the open; ``book`` the sub-book.
     - ``borrow``: one row per short and charge: the fee debited at the open of ``date`` for the
       nights since the previous session.
 
@@ -63,13 +63,15 @@ def daily_returns(equity: pd.Series, cash: float) -> pd.Series:
 def fills_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(FILL_COLUMNS))
     frame["date"] = pd.to_datetime(frame["date"])
-    return frame.astype({"shares": float, "price": float, "commission": float, "slippage": float})
+    return frame.astype(
+        {"shares": float, "price": float, "commission": float, "slippage": float, "book": int}
+    )
 
 
 def borrow_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(BORROW_COLUMNS))
     frame["date"] = pd.to_datetime(frame["date"])
-    return frame.astype({"fee": float})
+    return frame.astype({"fee": float, "book": int})
 
 
 def equity_frame(

@@ -1,4 +1,5 @@
-"""An independent plain-pandas/numpy implementation of spec/baseline-rules.md.
+"""An independent plain-pandas/numpy implementation of the baseline rules (README, "The rules";
+the contract they were specified in is kept beside the repository as shared/spec/baseline-rules.md).
 
 It exists to check the project's backtrader engine (tests/test_parity.py). It re-derives every
 rule from the spec and deliberately imports nothing from the project (not ``strategies``, not

@@ -1,14 +1,15 @@
 """The vectorised engine (strategies/engines/fast.py) against backtrader and the reference.
 
 For every config covered, the fast engine's equity on EVERY session must equal the backtrader
-engine's (both execute the same BookPlan) to 1e-9 relative and, where it is cheap, also the
+engine's (both execute the same Plan) to 1e-9 relative and, where it is cheap, also the
 independent pandas reference (tests/reference_engine.py), which re-derives the plan from the
 spec and so also catches a wrong plan. Metrics must equal quantstats' on the same returns and
 the costs/turnover/books that backtrader's fills, borrow charges and equity give.
 
 Sections: helpers; the real data (default run, ~50 mixed configs in one call, variants);
 the synthetic edge cases of test_parity.py; random markets and configs drawn by hypothesis;
-metrics; refusals; a run with no book.
+metrics; a custom sizer (both engines) and a custom cost model (refused); a run with no
+book.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import quantstats as qs
+from engine_helpers import (
+    actions_in_order,
+    baseline,
+    costs_of_fractions,
+    fractions,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from reference_engine import reference_backtest
@@ -29,6 +36,8 @@ from test_parity import (
     HIGH_COSTS,
     RUIN_CASES,
     SYN_CASES,
+    SYN_LONG,
+    SYN_SHORT,
     SYN_START,
     Run,
     benchmark_sessions,
@@ -44,19 +53,24 @@ from data.events import Event, load_events, parse_known_at
 from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import load_universe
+from reports.metrics import batch_metrics
 from strategies.engines.backtrader_engine import run_backtrader
 from strategies.engines.fast import (
     Batch,
     Evaluation,
     UnsupportedConfig,
+    borrow_rates,
     check_supported,
     evaluate,
-    metrics,
-    plan_arrays,
+    run_fast,
 )
-from strategies.plan import BookPlan, build_plan
+from strategies.engines.fast_result import run_fast_result
+from strategies.engines.plan_arrays import plan_arrays
+from strategies.plan import Plan, build_plan
+from strategies.policies.costs import Costs, FlatBorrow, FlatCommission, FlatSlippage
+from strategies.policies.sizing import Sizing
 from strategies.result import EngineResult, daily_returns
-from strategies.rules import CostModel, RotationRules
+from strategies.strategy import Strategy
 
 TOL = 1e-9
 
@@ -75,14 +89,15 @@ class Params:
     slippage: float = 0.0002
     borrow: float = 0.005
     cash: float = 1_000_000.0
+    max_gross: float = 3.0
 
     @property
-    def rules(self) -> RotationRules:
-        return RotationRules(hold_sessions=self.hold, gross=self.gross)
+    def costs(self) -> Costs:
+        """Flat costs at these fractions (the cost models take basis points)."""
+        return costs_of_fractions(self.commission, self.slippage, self.borrow)
 
-    @property
-    def costs(self) -> CostModel:
-        return CostModel(self.commission, self.slippage, self.borrow)
+    def strategy(self, long: Sequence[str], short: Sequence[str]) -> Strategy:
+        return baseline(long, short, self.hold, self.gross, self.max_gross, self.costs)
 
 
 DEFAULT = Params()
@@ -90,25 +105,56 @@ DEFAULT = Params()
 
 def batch(params: Sequence[Params]) -> Batch:
     return Batch.of(
-        [p.gross for p in params],
-        [p.commission for p in params],
-        [p.slippage for p in params],
-        [p.borrow for p in params],
-        [p.cash for p in params],
+        gross=[p.gross for p in params],
+        commission=[p.commission for p in params],
+        slippage=[p.slippage for p in params],
+        borrow=[p.borrow for p in params],
+        cash=[p.cash for p in params],
+        max_gross=[p.max_gross for p in params],
     )
 
 
-def fast(market: MarketData, plan: BookPlan, params: Sequence[Params]) -> Evaluation:
-    return evaluate(plan_arrays(market, plan), batch(params))
+def arrays_of(market: MarketData, plan: Plan):
+    return plan_arrays(market, plan, borrow_rates(plan.strategy, market))
 
 
-def plan_for(market: MarketData, long, short, events: Sequence[Event], p: Params) -> BookPlan:
+def fast(market: MarketData, plan: Plan, params: Sequence[Params]) -> Evaluation:
+    return evaluate(arrays_of(market, plan), batch(params), plan.strategy)
+
+
+def metrics(ev: Evaluation, sessions: pd.DatetimeIndex | None = None) -> dict[str, np.ndarray]:
+    """The metrics of every row (backtests.sweep.metrics_of); with ``sessions``, also
+    ``ruined_on``: the date of each row's ruin close, "" when not ruined."""
+    out = batch_metrics(
+        ev.equity,
+        ev.batch.cash,
+        ev.book_pnl,
+        ev.decision_equity,
+        ev.commission,
+        ev.slippage_cost,
+        ev.borrow_cost,
+        ev.notional,
+        ev.ruined_on,
+        ev.arrays.decision,
+    )
+    if sessions is not None:
+        out["ruined_on"] = np.array(
+            ["" if k < 0 else sessions[k].date().isoformat() for k in ev.ruined_on]
+        )
+    return out
+
+
+def plan_for(market: MarketData, long, short, events: Sequence[Event], p: Params) -> Plan:
     entries = entry_sessions([e.known_at for e in events])
-    return build_plan(market, tuple(long), tuple(short), events, entries, p.rules)
+    return build_plan(market, p.strategy(tuple(long), tuple(short)), events, entries)
 
 
-def backtrader_equity(market: MarketData, plan: BookPlan, p: Params) -> EngineResult:
-    return run_backtrader(market, plan, p.rules, p.costs, p.cash)
+def backtrader_equity(market: MarketData, plan: Plan, p: Params) -> EngineResult:
+    """backtrader on ``plan``, which must have been planned with ``p`` (the engine takes the
+    rules and costs from plan.strategy, the plan's books are sized with its gross)."""
+    s = plan.strategy
+    assert (s.hold, s.gross, s.max_gross, s.costs) == (p.hold, p.gross, p.max_gross, p.costs)
+    return run_backtrader(market, plan, p.cash)
 
 
 def reference_equity(
@@ -189,7 +235,7 @@ def real_market(real, start: str | None = START, end: str | None = None) -> Mark
 @dataclass
 class RealRun:
     market: MarketData
-    plan: BookPlan
+    plan: Plan
     engine: EngineResult
 
 
@@ -206,7 +252,7 @@ def test_default_run_equals_backtrader_and_reference(real, default_run):
     universe, histories, events = real
     run = default_run
     assert len(run.plan.books) == 32 and len(run.market.sessions) == 2921
-    equity = fast(run.market, run.plan, [DEFAULT]).equity()[0]
+    equity = fast(run.market, run.plan, [DEFAULT]).equity[0]
     bt = run.engine.equity["equity"].to_numpy()
     assert_equity(equity, bt, run.market.sessions, "default run vs backtrader")
     ref = reference_equity(
@@ -247,13 +293,13 @@ def test_mixed_batch_in_one_call(real, default_run):
     every row equal to its own single-config evaluation (rows do not leak into each other)."""
     universe, histories, events = real
     market, plan = default_run.market, default_run.plan
-    arrays = plan_arrays(market, plan)
-    equity = evaluate(arrays, batch(MIXED)).equity()
+    arrays = arrays_of(market, plan)
+    equity = evaluate(arrays, batch(MIXED), plan.strategy).equity
     assert equity.shape == (len(MIXED), len(market.sessions))
     for k, p in enumerate(MIXED):
         ref = reference_equity(histories, market.sessions, universe.long, universe.short, events, p)
         assert_equity(equity[k], ref, market.sessions, f"row {k} {p} vs reference")
-        alone = evaluate(arrays, batch([p])).equity()[0]
+        alone = evaluate(arrays, batch([p]), plan.strategy).equity[0]
         assert rel_diff(equity[k], alone).max() <= 1e-14, f"row {k} differs from its own call"
     for k in MIXED_BACKTRADER_ROWS:
         p = MIXED[k]
@@ -288,7 +334,7 @@ def test_real_variants_against_reference(real, name):
         Params(base.hold, 2.0, 0.0, 0.0, 0.0, 5e4),
         Params(base.hold, 0.7, 0.003, 0.001, 0.05, 3e7),
     ]
-    equity = fast(market, plan, params).equity()
+    equity = fast(market, plan, params).equity
     for k, p in enumerate(params):
         ref = reference_equity(histories, market.sessions, universe.long, universe.short, events, p)
         assert_equity(equity[k], ref, market.sessions, f"{name} {p} vs reference")
@@ -301,7 +347,7 @@ def test_real_variant_open_book_at_the_end_against_backtrader(real):
     plan = plan_for(market, universe.long, universe.short, events, DEFAULT)
     assert plan.books[-1].exit is None
     bt = backtrader_equity(market, plan, DEFAULT).equity["equity"].to_numpy()
-    equity = fast(market, plan, [DEFAULT]).equity()[0]
+    equity = fast(market, plan, [DEFAULT]).equity[0]
     assert_equity(equity, bt, market.sessions, "end-inside-a-book vs backtrader")
 
 
@@ -314,9 +360,7 @@ SYN_PARAMS = {
     "G1.5-high-costs-seed1": (
         Params(
             gross=1.5,
-            commission=HIGH_COSTS.commission,
-            slippage=HIGH_COSTS.slippage,
-            borrow=HIGH_COSTS.borrow,
+            **fractions(HIGH_COSTS),
             cash=31_415.9,
         ),
         1,
@@ -336,7 +380,9 @@ def run_case(name: str, p: Params = DEFAULT, seed: int = 0) -> Run:
         make_events(case.events),
         start=SYN_START,
         end=case.end,
-        rules=p.rules,
+        hold=p.hold,
+        gross=p.gross,
+        max_gross=p.max_gross,
         costs=p.costs,
         cash=p.cash,
     )
@@ -349,15 +395,15 @@ def test_synthetic_edge_case(name, variant):
     run = run_case(name, p, seed)
     if variant == "default":
         assert [b.closed_by for b in run.plan.books] == [b[2] for b in SYN_CASES[name].books]
-    equity = fast(run.market, run.plan, [p]).equity()[0]
+    equity = fast(run.market, run.plan, [p]).equity[0]
     sessions = run.market.sessions
     assert_equity(equity, run.engine.equity["equity"].to_numpy(), sessions, "vs backtrader")
     assert_equity(equity, run.reference.equity.to_numpy(), sessions, "vs reference")
 
 
-# The rules put no limit on cash, but backtrader's broker refuses an order whose cost exceeds
-# its cash (checksubmit): here the only short ends mid-book at G = 2 and its cover costs more
-# than the cash left after buying the longs. The fast engine runs it; backtrader fails.
+# The rules put no limit on cash: here the only short ends mid-book at G = 2 and its cover
+# costs more than the cash left after buying the longs. backtrader's broker would refuse it at
+# submission (checksubmit, switched off by the engine); both engines run it.
 BEYOND_CASH = ("whole-short-side-ends", Params(gross=2.0), 0)
 
 
@@ -369,8 +415,8 @@ def test_cover_beyond_cash_fast_equals_reference():
     market = align(histories, sessions, (*case.long, *case.short), "BM")
     events = make_events(case.events)
     plan = plan_for(market, case.long, case.short, events, p)
-    assert next(d.close for d in plan.decisions.values() if d.close) == (market.column("SA"),)
-    equity = fast(market, plan, [p]).equity()[0]
+    assert actions_in_order(plan, "close")[0].cols == (market.column("SA"),)
+    equity = fast(market, plan, [p]).equity[0]
     ref = reference_equity(histories, sessions, case.long, case.short, events, p)
     assert_equity(equity, ref, sessions, "vs reference")
 
@@ -378,7 +424,7 @@ def test_cover_beyond_cash_fast_equals_reference():
 def test_cover_beyond_cash_fast_equals_backtrader():
     name, p, seed = BEYOND_CASH
     run = run_case(name, p, seed)
-    equity = fast(run.market, run.plan, [p]).equity()[0]
+    equity = fast(run.market, run.plan, [p]).equity[0]
     assert_equity(
         equity, run.engine.equity["equity"].to_numpy(), run.market.sessions, "vs backtrader"
     )
@@ -511,11 +557,11 @@ def test_random_markets_and_configs(scenario: Scenario):
     event(f"books: {min(len(plan.books), 3)}")
     exits = {b.id: b.exit for b in plan.books}
     for closed_by in {b.closed_by for b in plan.books} | {
-        "name data_end" for d in plan.decisions.values() if d.close and d.fill != exits[d.book]
+        "name data_end" for a in actions_in_order(plan, "close") if a.session + 1 != exits[a.book]
     }:
         event(f"closed by {closed_by}")
     event(f"extended: {any(b.extensions for b in plan.books)}")
-    equity = fast(market, plan, [s.params, s.twin]).equity()
+    equity = fast(market, plan, [s.params, s.twin]).equity
     bt = backtrader_equity(market, plan, s.params).equity["equity"].to_numpy()
     assert_equity(equity[0], bt, s.sessions, "vs backtrader")
     for row, p in enumerate((s.params, s.twin)):
@@ -538,7 +584,7 @@ QS_METRICS = {
 
 
 def expected_metrics(
-    fast_equity: np.ndarray, engine: EngineResult, plan: BookPlan, cash: float
+    fast_equity: np.ndarray, engine: EngineResult, plan: Plan, cash: float
 ) -> dict[str, float]:
     """quantstats on the fast engine's daily returns; the rest from backtrader's frames."""
     eq = engine.equity["equity"]
@@ -573,11 +619,9 @@ def numeric_metrics(ev: Evaluation, row: int) -> dict[str, float]:
     return {name: float(v[row]) for name, v in metrics(ev).items() if name != "ruined_on"}
 
 
-def assert_metrics(
-    ev: Evaluation, row: int, engine: EngineResult, plan: BookPlan, cash: float
-) -> None:
+def assert_metrics(ev: Evaluation, row: int, engine: EngineResult, plan: Plan, cash: float) -> None:
     got = numeric_metrics(ev, row)
-    want = expected_metrics(ev.equity()[row], engine, plan, cash)
+    want = expected_metrics(ev.equity[row], engine, plan, cash)
     assert set(got) == set(want)
     # backtrader's fill prices carry float noise: with s = 0 its slippage column sums to ~1e-11
     # where the fast engine has exactly 0; allow 1e-15 of the traded notional on money amounts.
@@ -636,7 +680,7 @@ def test_synthetic_metrics(label):
     name, p, seed = METRIC_CASES[label]
     run = run_case(name, p, seed)
     ev = fast(run.market, run.plan, [p])
-    equity = ev.equity()[0]
+    equity = ev.equity[0]
     assert_equity(
         equity, run.engine.equity["equity"].to_numpy(), run.market.sessions, "vs backtrader"
     )
@@ -649,30 +693,96 @@ def test_synthetic_metrics(label):
 # --------------------------------------------------------------------------------------------
 
 
-class KellyRules(RotationRules):
-    """A sizing model of its own: the closed form of the fast engine does not describe it."""
+@dataclass(frozen=True)
+class KellySizer:
+    """A sizing model of its own: 80% of the book long and 20% short, equal within a side.
+    Sizers decide the plan, so both engines execute it exactly (nothing to refuse)."""
 
-    def weights(self, n_long: int, n_short: int) -> tuple[float, float]:
-        return 0.8 / n_long, -0.2 / n_short
+    name: str = "kelly"
+
+    def size(self, view, legs) -> Sizing:
+        cols = np.concatenate([leg.cols for leg in legs])
+        within = [
+            np.full(len(leg.cols), (0.8 if leg.side > 0 else -0.2) / len(leg.cols)) for leg in legs
+        ]
+        return Sizing(cols, np.concatenate(within))
 
 
-class TieredCosts(CostModel):
-    def commission_on(self, shares: float, price: float) -> float:
-        return max(1.0, super().commission_on(shares, price))
+class TieredCommission(FlatCommission):
+    """A cost model of its own: at least 1.0 a fill. The fast engine does not know it."""
+
+    def fee(self, shares, price):
+        return np.maximum(1.0, super().fee(shares, price))
+
+
+def synthetic_market(name: str, seed: int = 0) -> tuple[MarketData, list[Event]]:
+    case = SYN_CASES[name]
+    histories = synthetic_histories(case.spans, seed)
+    sessions = resolve_sessions(pd.Timestamp(SYN_START), None, histories)
+    market = align(histories, sessions, (*case.long, *case.short), "BM")
+    return market, make_events(case.events)
 
 
 def test_check_supported_accepts_the_baseline():
-    check_supported(RotationRules(hold_sessions=3, gross=2.0), CostModel(0.001, 0.0, 0.1))
+    check_supported(costs_of_fractions(0.001, 0.0, 0.1))
+    check_supported(Costs())
 
 
-def test_check_supported_refuses_other_sizing():
-    with pytest.raises(UnsupportedConfig, match=r"baseline sizing.*KellyRules.*backtrader"):
-        check_supported(KellyRules(), CostModel())
+@pytest.mark.parametrize("name", ["extension", "name-ends-mid-hold", "name-lists-mid-run"])
+def test_custom_sizer_runs_in_both_engines(name):
+    """A sizer the project does not know: its weights are in the plan, and the fast engine
+    (equity, fills, cost totals) equals backtrader on it."""
+    market, events = synthetic_market(name, seed=1)
+    case = SYN_CASES[name]
+    legs = baseline(case.long, case.short).legs
+    strategy = Strategy(legs=legs, gross=2.0, sizer=KellySizer(), costs=DEFAULT.costs)
+    check_supported(strategy.costs)
+    plan = build_plan(market, strategy, events, entry_sessions([e.known_at for e in events]))
+    assert plan.books
+    for book in plan.books:
+        w = book.gross * book.weights
+        assert np.allclose(w[w > 0], 1.6 / len(book.longs), rtol=1e-15, atol=0)
+        assert np.allclose(w[w < 0], -0.4 / len(book.shorts), rtol=1e-15, atol=0)
+    cash = 250_000.0
+    bt = run_backtrader(market, plan, cash)
+    ev = run_fast(market, plan, cash)
+    sessions = market.sessions
+    assert_equity(ev.equity[0], bt.equity["equity"].to_numpy(), sessions, "kelly vs backtrader")
+    fr = run_fast_result(market, plan, cash)
+    keys = ["date", "book", "ticker", "side"]
+    a = bt.fills.sort_values(keys, kind="stable").reset_index(drop=True)
+    b = fr.fills.sort_values(keys, kind="stable").reset_index(drop=True)
+    assert len(a) == len(b) > 0
+    assert (a[keys].astype(str).to_numpy() == b[keys].astype(str).to_numpy()).all()
+    for column in ("shares", "price", "commission"):
+        assert rel_diff(b[column], a[column]).max() <= TOL, column
+    close(ev.commission[0], float(bt.fills["commission"].sum()), "commission")
+    close(ev.borrow_cost[0], float(bt.borrow["fee"].sum()), "borrow")
 
 
 def test_check_supported_refuses_other_costs():
-    with pytest.raises(UnsupportedConfig, match=r"baseline cost model.*TieredCosts.*backtrader"):
-        check_supported(RotationRules(), TieredCosts())
+    costs = Costs(commission=TieredCommission(1.0))
+    with pytest.raises(UnsupportedConfig, match=r"commission model TieredCommission.*backtrader"):
+        check_supported(costs)
+
+
+def test_custom_cost_model_runs_in_backtrader_only():
+    """The fast engine refuses it naming it (never an approximation); backtrader charges it."""
+    market, events = synthetic_market("extension")
+    case = SYN_CASES["extension"]
+    costs = Costs(TieredCommission(1.0), FlatSlippage(2.0), FlatBorrow(50.0))
+    plan = build_plan(
+        market,
+        baseline(case.long, case.short, costs=costs),
+        events,
+        entry_sessions([e.known_at for e in events]),
+    )
+    with pytest.raises(UnsupportedConfig, match=r"commission model TieredCommission.*backtrader"):
+        run_fast(market, plan, 10_000.0)
+    fills = run_backtrader(market, plan, 10_000.0).fills
+    flat = 1e-4 * (fills["shares"] * fills["price"]).abs()
+    assert len(fills) > 0 and (fills["commission"] == np.maximum(1.0, flat)).all()
+    assert (fills["commission"] == 1.0).any()
 
 
 # --------------------------------------------------------------------------------------------
@@ -685,10 +795,10 @@ NO_BOOK_PARAMS = [
 ]
 
 
-def assert_no_book_metrics(ev: Evaluation, engine: EngineResult, plan: BookPlan, row: int):
+def assert_no_book_metrics(ev: Evaluation, engine: EngineResult, plan: Plan, row: int):
     p = NO_BOOK_PARAMS[row]
     m = numeric_metrics(ev, row)
-    assert metrics(ev)["ruined_on"][row] == ""
+    assert metrics(ev, engine.equity.index)["ruined_on"][row] == ""
     assert m["books"] == 0 and np.isnan(m["winning_books"])
     for name in (
         "total_return",
@@ -713,10 +823,11 @@ def test_no_book_on_the_real_data(real):
     universe, _, events = real
     market = real_market(real, START, "2016-12-30")
     plan = plan_for(market, universe.long, universe.short, events, DEFAULT)
-    assert plan.books == [] and plan.decisions == {}
+    assert plan.books == [] and plan.actions() == {}
     ev = fast(market, plan, NO_BOOK_PARAMS)
     for row, p in enumerate(NO_BOOK_PARAMS):
-        assert (ev.equity()[row] == p.cash).all()
+        assert (ev.equity[row] == p.cash).all()
+        plan = plan_for(market, universe.long, universe.short, events, p)
         engine = backtrader_equity(market, plan, p)
         assert (engine.equity["equity"].to_numpy() == p.cash).all()
         assert_no_book_metrics(ev, engine, plan, row)
@@ -727,10 +838,12 @@ def test_no_book_synthetic():
     run = run_case("plus-minus-while-flat")
     assert run.plan.books == [] and len(run.plan.outcomes) == 2
     ev = fast(run.market, run.plan, NO_BOOK_PARAMS)
+    events = make_events(SYN_CASES["plus-minus-while-flat"].events)
     for row, p in enumerate(NO_BOOK_PARAMS):
-        assert (ev.equity()[row] == p.cash).all()
-        engine = backtrader_equity(run.market, run.plan, p)
-        assert_no_book_metrics(ev, engine, run.plan, row)
+        assert (ev.equity[row] == p.cash).all()
+        plan = plan_for(run.market, SYN_LONG, SYN_SHORT, events, p)
+        engine = backtrader_equity(run.market, plan, p)
+        assert_no_book_metrics(ev, engine, plan, row)
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,13 +861,15 @@ def ruin_run(name: str, p: Params) -> Run:
         make_events(case.events),
         start=SYN_START,
         end=case.end,
-        rules=RotationRules(p.hold, p.gross, 100.0),
+        hold=p.hold,
+        gross=p.gross,
+        max_gross=p.max_gross,
         costs=p.costs,
         cash=p.cash,
     )
 
 
-G50 = Params(gross=50.0)
+G50 = Params(gross=50.0, max_gross=100.0)
 
 
 @pytest.mark.parametrize("name", list(RUIN_CASES))
@@ -762,13 +877,13 @@ def test_ruin_equals_backtrader_and_reference(name):
     run = ruin_run(name, G50)
     ev = fast(run.market, run.plan, [G50])
     sessions = run.market.sessions
-    equity = ev.equity()[0]
+    equity = ev.equity[0]
     assert_equity(equity, run.engine.equity["equity"].to_numpy(), sessions, "vs backtrader")
     assert_equity(equity, run.reference.equity.to_numpy(), sessions, "vs reference")
     day = RUIN_CASES[name].ruined_on
     k = int(sessions.get_loc(pd.Timestamp(day)))
     assert equity[k] <= 0 < equity[:k].min() and (equity[k:] == equity[k]).all()
-    assert metrics(ev)["ruined_on"][0] == day
+    assert metrics(ev, sessions)["ruined_on"][0] == day
 
 
 def ruined_metrics_expected(run: Run, p: Params) -> dict[str, float]:
@@ -804,10 +919,19 @@ def ruined_metrics_expected(run: Run, p: Params) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("name", list(RUIN_CASES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bust-mid-book",
+        "bust-at-the-first-close",
+        "bust-on-the-last-session",
+        "bust-on-a-decision-close",
+        "two-jumps",
+    ],
+)
 def test_ruin_metrics(name):
     """Undefined return metrics; costs only of the fills and fees up to the ruin close."""
-    p = Params(gross=50.0, commission=0.002, slippage=0.003, borrow=0.3)
+    p = Params(gross=50.0, commission=0.002, slippage=0.003, borrow=0.3, max_gross=100.0)
     run = ruin_run(name, p)
     ev = fast(run.market, run.plan, [p])
     got = numeric_metrics(ev, 0)
@@ -823,22 +947,23 @@ def test_ruin_batch_each_config_independently():
     """One evaluate call: G = 50 ruined on 03-25, G = 20 on 03-27, G = 1 and G = 0.5 not (they
     trade the second book). Every row equals backtrader and the reference run alone with its own
     gross, and its single-config evaluation."""
-    params = [Params(gross=1.0), Params(gross=50.0), Params(gross=20.0), Params(gross=0.5)]
+    params = [Params(gross=g, max_gross=100.0) for g in (1.0, 50.0, 20.0, 0.5)]
     expected = ["", "2024-03-25", "2024-03-27", ""]
     runs = [ruin_run("two-jumps", p) for p in params]
     market = runs[0].market
-    arrays = plan_arrays(market, runs[0].plan)  # the plan is the same for every gross
-    ev = evaluate(arrays, batch(params))
-    equity = ev.equity()
-    m = metrics(ev)
+    strategy = runs[0].plan.strategy
+    arrays = arrays_of(market, runs[0].plan)  # the plan is the same for every gross
+    ev = evaluate(arrays, batch(params), strategy)
+    equity = ev.equity
+    m = metrics(ev, market.sessions)
     assert list(m["ruined_on"]) == expected
     assert list(m["books"]) == [2, 1, 1, 2]
     for k, (p, run) in enumerate(zip(params, runs, strict=True)):
         what = f"gross {p.gross}"
         assert_equity(equity[k], run.engine.equity["equity"].to_numpy(), market.sessions, what)
         assert_equity(equity[k], run.reference.equity.to_numpy(), market.sessions, what)
-        alone = evaluate(arrays, batch([p]))
-        assert rel_diff(equity[k], alone.equity()[0]).max() <= 1e-14
+        alone = evaluate(arrays, batch([p]), strategy)
+        assert rel_diff(equity[k], alone.equity[0]).max() <= 1e-14
         if expected[k]:
             want = ruined_metrics_expected(run, p)
             got = numeric_metrics(ev, k)
@@ -855,10 +980,10 @@ def test_ruin_on_the_real_data_at_high_gross(real, default_run):
     reference's on every session; gross 1 in the same call is not."""
     universe, histories, events = real
     market, plan = default_run.market, default_run.plan
-    params = [DEFAULT, Params(gross=50.0), Params(gross=200.0), Params(gross=1000.0)]
+    params = [DEFAULT, *(Params(gross=g, max_gross=2000.0) for g in (50.0, 200.0, 1000.0))]
     ev = fast(market, plan, params)
-    equity = ev.equity()
-    m = metrics(ev)
+    equity = ev.equity
+    m = metrics(ev, market.sessions)
     assert m["ruined_on"][0] == "" and np.isfinite(m["sharpe"][0])
     for k, p in enumerate(params[1:], start=1):
         ref = reference_backtest(

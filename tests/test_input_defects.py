@@ -422,6 +422,18 @@ NUMERIC_KEYS = (
     "costs.commission_bps",
     "costs.slippage_bps",
     "costs.borrow_bps",
+    "costs.half_spread_bps",
+    "costs.impact_k",
+    "costs.impact_lookback",
+    "costs.max_participation",
+    "strategy.entry.delay",
+    "strategy.exits.max_hold",
+    "strategy.exits.stop_loss",
+    "strategy.exits.take_profit",
+    "strategy.exits.trailing_stop",
+    "strategy.sizing.lookback",
+    "strategy.sizing.min_history",
+    "strategy.sizing.target",
 )
 
 

@@ -1,9 +1,9 @@
 """Ctrl-C: exit code 130 and one line on stderr, whenever it comes, and nothing half-written.
 
 The subprocess tests send SIGINT to the command's whole process group (as a terminal's Ctrl-C
-does) at several moments: while Python imports, while the run computes, while it writes. The
-moment only decides where the interrupt lands; what is asserted holds wherever it lands,
-because every command below runs far longer than the latest signal.
+does) at several moments, each recognised by the process's state rather than by a delay (a
+loaded machine stretches every delay): while it imports numpy, once it has computed for a few
+CPU seconds, and once its staging folder exists (it is writing the report).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def _interrupt(args: list[str], after: float, cwd: Path, ready=None) -> subproce
         text=True,
         start_new_session=True,  # its own process group, like a terminal job
     )
-    if isinstance(ready, list):  # a pid holder for _importing_numpy
+    if isinstance(ready, list):  # a pid holder, and which state to wait for
+        kind = ready.pop()
         ready.append(process.pid)
-        ready = _importing_numpy(ready)
+        ready = _importing_numpy(ready) if kind == "importing" else _cpu_seconds(ready, kind)
     time.sleep(after)
     while ready is not None and not ready() and process.poll() is None:
         time.sleep(0.05)
@@ -61,6 +62,29 @@ def _importing_numpy(pid_holder: list[int]):
     return ready
 
 
+def _cpu_seconds(pid_holder: list[int], at_least: float):
+    """True once the process has used ``at_least`` seconds of CPU (past its imports)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def ready() -> bool:
+        try:
+            fields = Path(f"/proc/{pid_holder[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return False
+        return (int(fields[11]) + int(fields[12])) / ticks >= at_least
+
+    return ready
+
+
+def _writing(folder: Path):
+    """True once a staging folder of the run exists beside ``folder``."""
+
+    def ready() -> bool:
+        return any(folder.parent.glob(f".{folder.name}.*.tmp"))
+
+    return ready
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -69,14 +93,16 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("moment", ["importing", 0.5, 2.0, 4.0])
+@pytest.mark.parametrize("moment", ["importing", "computing", "writing"])
 def test_backtest_interrupted_exits_130_and_writes_nothing(shared_market_data, tmp_path, moment):
     out = tmp_path / "run"
     args = ["backtest", "--data-dir", str(shared_market_data), "--out", str(out)]
     if moment == "importing":
-        result = _interrupt(args, 0.0, tmp_path, ready=[])
+        result = _interrupt(args, 0.0, tmp_path, ready=["importing"])
+    elif moment == "computing":
+        result = _interrupt(args, 0.0, tmp_path, ready=[2.5])
     else:
-        result = _interrupt(args, moment, tmp_path)
+        result = _interrupt(args, 0.0, tmp_path, ready=_writing(out))
     assert result.returncode == 130, result.stderr
     assert "interrupted" in _one_line(result.stderr)
     assert not out.exists()

@@ -33,7 +33,6 @@ from data.csv_source import CsvPriceSource
 from data.events import load_events
 from data.prices import PriceHistory
 from data.universe import load_universe
-from strategies.rules import RotationRules
 
 TOL = 1e-12
 PRICES = ["open", "high", "low", "close"]
@@ -161,7 +160,7 @@ SYN_CASE = SynCase(
 @pytest.mark.parametrize(("gross", "costs"), [(1.0, DEFAULT_COSTS), (3.0, HIGH_COSTS)])
 def test_synthetic_no_lookahead(cutoff, gross, costs):
     day = pd.Timestamp(cutoff)
-    rules = RotationRules(hold_sessions=5, gross=gross)
+    rules = dict(hold=5, gross=gross)
     events = make_events(SYN_CASE.events)
     histories = synthetic_histories(SYN_CASE.spans)
     moved = {t: perturb_after(h, day, seed=11) for t, h in histories.items()}
@@ -172,7 +171,7 @@ def test_synthetic_no_lookahead(cutoff, gross, costs):
         "BM",
         events,
         start=SYN_START,
-        rules=rules,
+        **rules,
         costs=costs,
     )
     run = run_both(
@@ -182,7 +181,7 @@ def test_synthetic_no_lookahead(cutoff, gross, costs):
         "BM",
         events,
         start=SYN_START,
-        rules=rules,
+        **rules,
         costs=costs,
     )
     held = [(b.entry, b.exit) for b in base.reference.books]

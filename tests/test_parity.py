@@ -22,6 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from engine_helpers import (
+    actions_in_order,
+    baseline,
+    flat_costs,
+    fractions,
+)
 from reference_engine import (
     ReferenceResult,
     entry_session_index,
@@ -36,15 +42,16 @@ from data.market import MarketData, align, resolve_sessions
 from data.prices import PriceHistory
 from data.universe import load_universe
 from strategies.engines.backtrader_engine import run_backtrader
-from strategies.plan import BookPlan, build_plan
+from strategies.plan import Plan, build_plan
+from strategies.policies.costs import Costs
 from strategies.result import EngineResult
-from strategies.rules import CostModel, RotationRules
 
 TOL = 1e-9
 CASH = 1_000_000.0
-DEFAULT_COSTS = CostModel(commission=0.0001, slippage=0.0002, borrow=0.005)
-ZERO_COSTS = CostModel(commission=0.0, slippage=0.0, borrow=0.0)
-HIGH_COSTS = CostModel(commission=0.005, slippage=0.01, borrow=0.2)
+# Flat costs in basis points: commission and slippage per fill, borrow a year.
+DEFAULT_COSTS = flat_costs(1.0, 2.0, 50.0)  # fractions 0.0001, 0.0002, 0.005
+ZERO_COSTS = flat_costs(0.0, 0.0, 0.0)
+HIGH_COSTS = flat_costs(50.0, 100.0, 2000.0)  # fractions 0.005, 0.01, 0.2
 
 # --------------------------------------------------------------------------------------------
 # Helpers (also used by test_lookahead.py)
@@ -56,7 +63,7 @@ class Run:
     """Both engines' results for one configuration."""
 
     market: MarketData
-    plan: BookPlan
+    plan: Plan
     engine: EngineResult
     reference: ReferenceResult
     sessions: pd.DatetimeIndex
@@ -97,18 +104,22 @@ def run_both(
     events: Sequence[Event],
     start: str | None = None,
     end: str | None = None,
-    rules: RotationRules | None = None,
-    costs: CostModel = DEFAULT_COSTS,
+    hold: int = 5,
+    gross: float = 1.0,
+    max_gross: float = 3.0,
+    costs: Costs = DEFAULT_COSTS,
     cash: float = CASH,
 ) -> Run:
-    rules = rules or RotationRules()
+    """The baseline strategy (hold, gross, max_gross, flat ``costs``) planned and run in
+    backtrader, and the reference on the benchmark's dates."""
+    strategy = baseline(long, short, hold=hold, gross=gross, max_gross=max_gross, costs=costs)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None
     sessions = resolve_sessions(lo, hi, histories)
     market = align(histories, sessions, (*long, *short), benchmark)
     entries = entry_sessions([e.known_at for e in events])
-    plan = build_plan(market, long, short, events, entries, rules)
-    engine = run_backtrader(market, plan, rules, costs, cash)
+    plan = build_plan(market, strategy, events, entries)
+    engine = run_backtrader(market, plan, cash)
 
     ref_sessions = benchmark_sessions(histories, benchmark, start, end)
     assert list(ref_sessions) == list(market.sessions), "project sessions != benchmark dates"
@@ -118,11 +129,9 @@ def run_both(
         list(long),
         list(short),
         [(e.known_at, e.direction) for e in events],
-        hold=rules.hold_sessions,
-        gross=rules.gross,
-        commission=costs.commission,
-        slippage=costs.slippage,
-        borrow=costs.borrow,
+        hold=hold,
+        gross=gross,
+        **fractions(costs),
         cash=cash,
     )
     return Run(market, plan, engine, reference, ref_sessions)
@@ -535,16 +544,16 @@ def test_default_run_fill_commissions(default_run):
 
 
 VARIANTS = {
-    "H1": dict(rules=RotationRules(hold_sessions=1)),
-    "H3": dict(rules=RotationRules(hold_sessions=3)),
-    "H10": dict(rules=RotationRules(hold_sessions=10)),
-    "H20": dict(rules=RotationRules(hold_sessions=20)),
-    "G0.5": dict(rules=RotationRules(gross=0.5)),
-    "G2": dict(rules=RotationRules(gross=2.0)),
-    "G3-H20-high-costs": dict(rules=RotationRules(hold_sessions=20, gross=3.0), costs=HIGH_COSTS),
+    "H1": dict(hold=1),
+    "H3": dict(hold=3),
+    "H10": dict(hold=10),
+    "H20": dict(hold=20),
+    "G0.5": dict(gross=0.5),
+    "G2": dict(gross=2.0),
+    "G3-H20-high-costs": dict(hold=20, gross=3.0, costs=HIGH_COSTS),
     "zero-costs": dict(costs=ZERO_COSTS),
     "high-costs": dict(costs=HIGH_COSTS),
-    "slippage-7bp": dict(costs=CostModel(commission=0.0001, slippage=0.0007, borrow=0.005)),
+    "slippage-7bp": dict(costs=flat_costs(1.0, 7.0, 50.0)),
     # entry of the first book (2023-02-02) is the run's first session: ignored
     "start-on-an-entry": dict(start="2023-02-02"),
     # ends with a book open (entered 2026-06-25); SNDK lists inside; ENTG, ASML end inside
@@ -555,7 +564,7 @@ VARIANTS = {
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(VARIANTS))  # ruined 2026-06-22
 def test_variant_parity(real, name):
     universe, histories, events = real
     options = {"start": "2023-01-01", **VARIANTS[name]}
@@ -754,8 +763,9 @@ SYN_CASES = {
 
 def run_synthetic(
     case: SynCase,
-    rules: RotationRules | None = None,
-    costs: CostModel = DEFAULT_COSTS,
+    hold: int = 5,
+    gross: float = 1.0,
+    costs: Costs = DEFAULT_COSTS,
     seed: int = 0,
 ) -> Run:
     histories = synthetic_histories(case.spans, seed)
@@ -767,7 +777,8 @@ def run_synthetic(
         make_events(case.events),
         start=SYN_START,
         end=case.end,
-        rules=rules,
+        hold=hold,
+        gross=gross,
         costs=costs,
     )
 
@@ -826,7 +837,7 @@ def test_synthetic_fills_are_open_times_one_plus_minus_s_outside_the_bar():
     outside = 0
     for row in fills.itertuples():
         bar = run.market.histories[row.ticker].bars.loc[row.date]
-        expected = bar["open"] * (1 + HIGH_COSTS.slippage * np.sign(row.shares))
+        expected = bar["open"] * (1 + HIGH_COSTS.slippage.rate_value * np.sign(row.shares))
         assert row.price == pytest.approx(expected, rel=1e-12)
         outside += not bar["low"] <= row.price <= bar["high"]
     assert outside > 0
@@ -857,7 +868,7 @@ def test_synthetic_variants(hold, gross, costs, seed):
             "SB": ("2024-03-27", "2024-04-17"),
         },
     )
-    run = run_synthetic(case, RotationRules(hold_sessions=hold, gross=gross), costs, seed)
+    run = run_synthetic(case, hold, gross, costs, seed)
     assert len(run.reference.books) > 0
     assert_parity(run)
 
@@ -946,7 +957,8 @@ def ruin_histories(case: RuinCase) -> dict[str, PriceHistory]:
     return out
 
 
-def run_ruin(case: RuinCase, rules: RotationRules, costs: CostModel = DEFAULT_COSTS) -> Run:
+def run_ruin(case: RuinCase, rules: dict, costs: Costs = DEFAULT_COSTS) -> Run:
+    """``rules``: hold, gross and max_gross of the baseline strategy."""
     return run_both(
         ruin_histories(case),
         SYN_LONG,
@@ -955,15 +967,18 @@ def run_ruin(case: RuinCase, rules: RotationRules, costs: CostModel = DEFAULT_CO
         make_events(case.events),
         start=SYN_START,
         end=case.end,
-        rules=rules,
+        **rules,
         costs=costs,
     )
 
 
-GROSS_50 = RotationRules(hold_sessions=5, gross=50.0, max_gross=100.0)
+GROSS_50 = dict(hold=5, gross=50.0, max_gross=100.0)
 
 
-@pytest.mark.parametrize("name", list(RUIN_CASES))
+@pytest.mark.parametrize(
+    "name",
+    list(RUIN_CASES),
+)
 def test_ruin_parity(name):
     """Backtrader stops at the ruin close exactly as the reference: equity on every session
     (held after the ruin), fills (none after it), borrow charges, books."""
@@ -985,15 +1000,20 @@ def test_ruin_parity(name):
 def test_ruin_decided_exit_is_not_executed():
     """The counter-event's exit decided at the ruin close (fill 03-26) never happens."""
     run = run_ruin(RUIN_CASES["bust-on-a-decision-close"], GROSS_50)
-    assert run.plan.decisions[int(run.sessions.get_loc(pd.Timestamp("2024-03-25")))].close
+    at_ruin = int(run.sessions.get_loc(pd.Timestamp("2024-03-25")))
+    decided = [a for a in actions_in_order(run.plan, "close") if a.session == at_ruin]
+    assert decided and decided[0].cols
     assert set(run.engine.fills["date"].dt.strftime("%m-%d")) == {"03-21"}
     assert plan_books(run) == [("2024-03-21", "2024-03-26", "counter")]
     assert executed_books(run) == [("2024-03-21", None, "ruin")]
 
 
-@pytest.mark.parametrize(("gross", "ruined_on"), [(1.0, None), (20.0, "2024-03-27")])
+@pytest.mark.parametrize(
+    ("gross", "ruined_on"),
+    [(1.0, None), (20.0, "2024-03-27")],
+)
 def test_ruin_two_jumps_other_grosses(gross, ruined_on):
-    run = run_ruin(RUIN_CASES["two-jumps"], RotationRules(5, gross, 100.0))
+    run = run_ruin(RUIN_CASES["two-jumps"], dict(hold=5, gross=gross, max_gross=100.0))
     assert run.engine.ruined_on == (pd.Timestamp(ruined_on) if ruined_on else None)
     assert_parity(run)
     if ruined_on is None:

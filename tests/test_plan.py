@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 import pytest
 from synthetic import event, market
 
 from data.calendar import entry_sessions
+from strategies.errors import PolicyError
 from strategies.plan import build_plan
-from strategies.rules import RotationRules, RulesError
+from strategies.strategy import Strategy
 
 LONG, SHORT = ("L1", "L2"), ("S1", "S2")
 
 
 def plan_for(m, events, hold=3):
     entries = entry_sessions([e.known_at for e in events])
-    return build_plan(m, LONG, SHORT, events, entries, RotationRules(hold_sessions=hold))
+    return build_plan(m, Strategy.baseline(LONG, SHORT, hold=hold), events, entries)
+
+
+def closes(m, plan):
+    """(fill session, columns) of every close order group, in session order."""
+    actions = plan.actions()
+    return [
+        (day(m, a.session + 1), a.cols)
+        for session in sorted(actions)
+        for a in actions[session]
+        if a.kind == "close"
+    ]
+
+
+def target_weights(book):
+    """Column -> target weight at the book's gross (the old plan's open_weights)."""
+    return {int(c): book.gross * w for c, w in zip(book.cols, book.weights, strict=True)}
 
 
 def day(m, k):
@@ -62,7 +82,10 @@ def test_open_extend_close_and_reasons():
     assert book.extensions == 1
     # The decision for the open of 04-01 is taken at the close of 03-28.
     assert day(m, book.decision) == "2024-03-28"
-    assert sorted(plan.decisions) == [book.decision, book.exit - 1]
+    actions = plan.actions()
+    assert sorted(actions) == [book.decision, book.exit - 1]
+    assert [a.kind for a in actions[book.decision]] == ["open"]
+    assert [a.kind for a in actions[book.exit - 1]] == ["close"]
 
 
 def test_hold_expiry_counts_sessions_not_days():
@@ -96,10 +119,12 @@ def test_name_ending_mid_hold_is_closed_at_its_last_bar():
     (book,) = plan.books
     s2 = m.column("S2")
     assert s2 in book.shorts
-    closes = [(day(m, d.fill), d.close) for d in plan.decisions.values() if d.close]
-    assert closes[0] == ("2024-04-10", (s2,))
+    assert closes(m, plan)[0] == ("2024-04-10", (s2,))
     assert day(m, book.exit) == "2024-04-15"
-    assert s2 not in plan.decisions[book.exit - 1].close
+    (last,) = (a for a in plan.actions()[book.exit - 1] if a.kind == "close")
+    assert s2 not in last.cols
+    j = list(book.cols).index(s2)
+    assert day(m, book.name_exit[j]) == "2024-04-10"
 
 
 def test_late_listing_and_early_end_are_not_eligible():
@@ -113,8 +138,9 @@ def test_late_listing_and_early_end_are_not_eligible():
     # S1 has no bar yet; L2's last bar is the entry session itself.
     assert [m.tickers[c] for c in book.longs] == ["L1"]
     assert [m.tickers[c] for c in book.shorts] == ["S2"]
-    weights = dict(plan.decisions[book.decision].open_weights)
-    assert weights == {m.column("L1"): 0.5, m.column("S2"): -0.5}
+    (opening,) = plan.actions()[book.decision]
+    assert (opening.kind, opening.cols) == ("open", (m.column("L1"), m.column("S2")))
+    assert target_weights(book) == {m.column("L1"): 0.5, m.column("S2"): -0.5}
 
 
 def test_no_eligible_short_name_means_no_book():
@@ -131,15 +157,25 @@ def test_plan_does_not_look_at_prices():
     m = market("2024-03-01", "2024-04-30")
     events = [event("2024-04-02T08:00", +1), event("2024-04-12", -1)]
     first = plan_for(m, events)
-    shifted = type(m)(**{**m.__dict__, "close": m.close * 3.0, "open": m.open * 0.5})
+    shifted = dataclasses.replace(m, close=m.close * 3.0, open=m.open * 0.5)
     second = plan_for(shifted, events)
-    assert first.decisions == second.decisions
+    assert first.actions() == second.actions()
+    assert len(first.books) == len(second.books) > 0
+    for a, b in zip(first.books, second.books, strict=True):
+        assert (a.decision, a.entry, a.exit, a.closed_by) == (
+            b.decision,
+            b.entry,
+            b.exit,
+            b.closed_by,
+        )
+        assert np.array_equal(a.cols, b.cols) and np.array_equal(a.name_exit, b.name_exit)
+        assert target_weights(a) == target_weights(b)
 
 
-@pytest.mark.parametrize("kwargs", [{"hold_sessions": 0}, {"gross": 0}, {"gross": 4.0}])
+@pytest.mark.parametrize("kwargs", [{"hold": 0}, {"gross": 0}, {"gross": 4.0}])
 def test_rules_refuse_bad_parameters(kwargs):
-    with pytest.raises(RulesError):
-        RotationRules(**kwargs)
+    with pytest.raises(PolicyError):
+        Strategy.baseline(LONG, SHORT, **kwargs)
 
 
 def test_entry_sessions_of_events_use_the_calendar():

@@ -28,9 +28,8 @@ from backtests.research import placebo
 from backtests.research import walk_forward as wf
 from backtests.sweep import load_sweep_data
 from data.universe import load_universe
-from reports.metrics import metrics_document, performance
+from reports.metrics import RANKABLE, metrics_document, performance
 from reports.sweep_report import heatmap, heatmap_cells, rank
-from strategies.engines.fast import RANKABLE
 
 # -- the backtest command: a bar priced 1e-300 --------------------------------------------------
 

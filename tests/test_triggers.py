@@ -235,15 +235,13 @@ def _plan(shipped, items, hold=5):
 
     from data.calendar import entry_sessions
     from strategies.plan import build_plan
-    from strategies.rules import RotationRules
+    from strategies.strategy import Strategy
 
     calendar = trigger_calendar(merged(shipped, items), "news:test")
     events = list(calendar.events)
     m = market("2025-02-03", "2025-03-31")
     entries = entry_sessions([e.known_at for e in events])
-    plan = build_plan(
-        m, ("L1", "L2"), ("S1", "S2"), events, entries, RotationRules(hold_sessions=hold)
-    )
+    plan = build_plan(m, Strategy.baseline(("L1", "L2"), ("S1", "S2"), hold=hold), events, entries)
     return [(o.event.id, o.entry_session.date().isoformat(), o.action) for o in plan.outcomes], plan
 
 

@@ -18,6 +18,7 @@ from backtests.cli.options import (
     SetOption,
     StartOption,
 )
+from reports.formatting import money, num, pct
 
 out = Console()
 err = Console(stderr=True)
@@ -79,18 +80,15 @@ def backtest(
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2%}"
+    return pct(value)
 
 
 def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    return num(value)
 
 
 def _money(value: float | None) -> str:
-    """Whole units with separators; a huge amount (a ruin can reach 1e305) in 3 digits."""
-    if value is None:
-        return "n/a"
-    return f"{value:.3g}" if abs(value) >= 1e15 else f"{value:,.0f}"
+    return money(value)
 
 
 def _ruined(facts: dict, folder: Path) -> None:

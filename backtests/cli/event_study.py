@@ -22,6 +22,7 @@ from backtests.cli.options import (
     SetOption,
     StartOption,
 )
+from reports.formatting import num, pct
 
 out = Console()
 err = Console(stderr=True)
@@ -113,11 +114,11 @@ def _manifest(config, study) -> dict:
 
 
 def _pct(value: float) -> str:
-    return "n/a" if value != value else f"{value:+.2%}"
+    return pct(value, signed=True)
 
 
 def _num(value: float) -> str:
-    return "n/a" if value != value else f"{value:.3f}"
+    return num(value, 3)
 
 
 def _print_summary(study, seconds: float, folder: Path) -> None:

@@ -25,37 +25,20 @@ from backtests.cli.options import (
     WorkersOption,
     progress_bar,
 )
+from reports.formatting import num, pct
 
 if TYPE_CHECKING:
     from backtests.research.placebo import PlaceboResult
 
+from backtests.research.placebo_definitions import PLACEBO_DEFINITIONS
+
 out = Console()
 err = Console(stderr=True)
 DEFAULT_PLACEBO_DIR = Path("reports") / "placebo"
-DEFINITIONS = {
-    "placebo_calendar": "the real events entering inside the run (after its first session), in "
-    "chronological order, on entry sessions drawn uniformly and independently from the run's "
-    "sessions after the first (numpy default_rng(seed)), sorted; the k-th earliest draw gets "
-    "the k-th real direction",
-    "hit_rate": "share of books whose P&L is positive (equity at the close of the exit session, "
-    "or the last close if still open, minus equity at the decision close)",
-    "sharpe": "mean(r) / std(r, ddof=1) x sqrt(252) of the daily returns over the whole run; "
-    "undefined with no book",
-    "ruin": "a run whose equity reaches zero or below at a close is ruined: it ends at that "
-    "close, and its Sharpe, total return and hit rate are undefined (left out of the placebo "
-    "distribution)",
-    "percentile": "100 x (#placebo < value + 0.5 x #placebo = value) / #placebo defined",
-    "p_value": "one-sided, (1 + #placebo >= value) / (1 + #placebo defined)",
-    "always_on": "the rotation rebalanced to its target weights at every close (long names "
-    "+G/2/n, short names -G/2/n, names with bars on both sessions), borrow charged on the short "
-    "half, no commission or slippage (an idealised baseline); no books, so no hit rate",
-}
 
 
 def _fmt(metric: str, value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.1%}" if metric in ("total_return", "hit_rate") else f"{value:.3f}"
+    return pct(value, digits=1) if metric in ("total_return", "hit_rate") else num(value, 3)
 
 
 def _document(result: PlaceboResult) -> dict[str, Any]:
@@ -91,7 +74,7 @@ def _document(result: PlaceboResult) -> dict[str, Any]:
         },
         "results": results,
         "facts": facts,
-        "definitions": DEFINITIONS,
+        "definitions": PLACEBO_DEFINITIONS,
     }
 
 
@@ -117,9 +100,10 @@ def _notes(result: PlaceboResult) -> list[str]:
         "(ties count half). p-value: one-sided, (1 + #placebo >= value) / (1 + #placebo); "
         "a small p-value says random dates rarely do as well.",
         "Hit rate: share of books with a positive P&L (fills, costs and borrow included).",
-        "Always on: one book opened at the open of the run's second session and held to the end "
-        "under the same rules (no rebalancing; names whose data ends are closed, late listings "
-        "never join). It is a baseline for the rotation itself, not an investable strategy.",
+        "Always on: the rotation rebalanced to its target weights at every close (each long "
+        "name +G/2/n, each short -G/2/n, names with bars on both sessions), borrow charged on the "
+        "short half, no commission or slippage: an idealised baseline for the rotation itself, "
+        "with no books and so no hit rate, not an investable strategy.",
     ]
     for name, values in (("real calendar", result.real), ("always-on rotation", result.always_on)):
         if values["ruined_on"]:

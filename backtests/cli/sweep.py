@@ -88,10 +88,10 @@ def sweep(
         results_table,
         run_sweep,
     )
+    from reports.metrics import RANKABLE
     from reports.output_folder import check_destination
     from reports.run_folder import InPlaceFolder
-    from reports.sweep_report import rank, sweep_files
-    from strategies.engines.fast import RANKABLE
+    from reports.sweep_report import heatmap_name, rank, sweep_files
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
@@ -154,7 +154,10 @@ def sweep(
         "packages": package_versions(),
     }
     with InPlaceFolder.open(folder, "sweep") as target:
-        target.commit(sweep_files(table, metric, pairs), manifest)
+        # Heatmaps are most of the command's time after the engine: forked workers draw them
+        # while this process writes the tables.
+        heatmaps = [heatmap_name(metric, x, y) for x, y in pairs]
+        target.commit(sweep_files(table, metric, pairs), manifest, concurrent=heatmaps)
     ranked = rank(table, metric)
     _print_top(ranked.head(top), grid, metric)
     out.print(

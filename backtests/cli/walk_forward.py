@@ -3,7 +3,6 @@ following test windows, stitch the out-of-sample returns (backtests/research/wal
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backtests.cli.options import DataDirOption, DebugOption, SetOption, progress_bar
+from reports.formatting import num, pct
 
 if TYPE_CHECKING:
     from backtests.research.walk_forward import WalkForwardResult
@@ -36,9 +36,7 @@ NOTES = [
 
 
 def _num(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.2f}"
+    return num(value)
 
 
 def walk_forward(
@@ -181,6 +179,4 @@ def _print_summary(result: WalkForwardResult, summary: dict) -> None:
 
 
 def _pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.2%}"
+    return pct(value)

@@ -3,6 +3,7 @@ per basket and group (all, all_signed, direction, category)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,8 +34,20 @@ PATH_COLUMNS = ("basket", "group", "value", "k", "n", "mean", "ci_low", "ci_high
 CONFIDENCE = 0.95
 
 
-def car_stats(values: np.ndarray) -> dict[str, float | int]:
-    """Mean, 95% t interval, t statistic (two-sided p) and sign test of CARs across events."""
+@lru_cache(maxsize=65536)
+def _sign_pvalue(positive: int, trials: int) -> float:
+    # Two-sided binomial test, p = 1/2; the same counts recur across k and groups.
+    return float(stats.binomtest(positive, trials, 0.5).pvalue)
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(df: int) -> float:
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+
+
+def car_stats(values: np.ndarray, sign_test: bool = True) -> dict[str, float | int]:
+    """Mean, 95% t interval, t statistic (two-sided p) and sign test of CARs across events
+    (``sign_test=False`` leaves ``sign_pvalue`` NaN, for callers that do not report it)."""
     values = np.asarray(values, dtype=float)
     n = len(values)
     positive, negative = int((values > 0).sum()), int((values < 0).sum())
@@ -51,14 +64,14 @@ def car_stats(values: np.ndarray) -> dict[str, float | int]:
         "n_positive": positive,
         "n_negative": negative,
         "sign_pvalue": (
-            float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
-            if positive + negative
+            _sign_pvalue(positive, positive + negative)
+            if sign_test and positive + negative
             else np.nan
         ),
     }
     if n > 1 and std > 0:
         se = std / np.sqrt(n)
-        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * se
+        half = _t_quantile(n - 1) * se
         t_stat = mean / se
         out.update(
             ci_low=mean - half,
@@ -126,7 +139,7 @@ def summarize(
             if group in ("all", "direction"):
                 trace = path.loc[ids].to_numpy() * sign[:, None]
                 for j, k in enumerate(ks):
-                    s = car_stats(trace[:, j])
+                    s = car_stats(trace[:, j], sign_test=False)
                     low, high = s["ci_low"], s["ci_high"]
                     if s["n"] > 1 and s["std"] == 0:  # day -1: the anchor, exactly 0
                         low = high = s["mean_car"]

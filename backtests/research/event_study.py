@@ -165,73 +165,88 @@ def market_model(y: np.ndarray, x: np.ndarray) -> tuple[float, float, int]:
     return float(y.mean() - beta * x.mean()), beta, n
 
 
-def _car_from_0(ar: np.ndarray, pre: int) -> np.ndarray:
-    """CAR(0, k) for k >= 0 and CAR(k, -1) for k < 0, for AR over k = pre..post."""
+def _market_models(
+    series: np.ndarray, bench: np.ndarray, i0: np.ndarray, window: StudyWindow
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`market_model` of one basket for every event whose day 0 is in ``i0``:
+    (alpha, beta, observations), one value per event.
+
+    The estimation windows are gathered as one events x sessions array. Events whose window is
+    complete (every session after the first, both returns finite: the usual case) are fitted
+    together with exactly the operations of :func:`market_model` (row means, then a dot
+    product per row through ``matmul``), so the coefficients are the same to the last bit;
+    the rest go through :func:`market_model` one by one.
+    """
+    m = len(i0)
+    alpha = np.full(m, np.nan)
+    beta = np.full(m, np.nan)
+    if m == 0:
+        return alpha, beta, np.zeros(0, dtype=np.int64)
+    positions = i0[:, None] + np.arange(window.est_start, window.est_end + 1)
+    inside = positions >= 1  # session 0 has no return
+    take = np.maximum(positions, 0)
+    x, y = bench[take], series[take]
+    ok = inside & np.isfinite(x) & np.isfinite(y)
+    n_est = ok.sum(axis=1).astype(np.int64)
+    full = ok.all(axis=1)
+    if full.any():
+        xf, yf = x[full], y[full]
+        x_mean, y_mean = xf.mean(axis=1), yf.mean(axis=1)
+        xc = xf - x_mean[:, None]
+        yc = yf - y_mean[:, None]
+        sxx = np.matmul(xc[:, None, :], xc[:, :, None])[:, 0, 0]
+        sxy = np.matmul(xc[:, None, :], yc[:, :, None])[:, 0, 0]
+        varies = sxx != 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            b = np.where(varies, sxy / np.where(varies, sxx, 1.0), np.nan)
+        alpha[full] = np.where(varies, y_mean - b * x_mean, np.nan)
+        beta[full] = b
+    for e in np.flatnonzero(~full):
+        lo = max(1, int(i0[e]) + window.est_start)
+        hi = int(i0[e]) + window.est_end
+        alpha[e], beta[e], n_est[e] = market_model(series[lo : hi + 1], bench[lo : hi + 1])
+    return alpha, beta, n_est
+
+
+def _cars_from_0(ar: np.ndarray, pre: int) -> np.ndarray:
+    """CAR(0, k) for k >= 0 and CAR(k, -1) for k < 0, for each row of AR over k = pre..post."""
     zero = -pre
     out = np.empty_like(ar)
-    out[zero:] = np.cumsum(ar[zero:])
+    out[:, zero:] = np.cumsum(ar[:, zero:], axis=1)
     if zero:
-        out[:zero] = np.cumsum(ar[:zero][::-1])[::-1]
+        out[:, :zero] = np.cumsum(ar[:, :zero][:, ::-1], axis=1)[:, ::-1]
     return out
 
 
-@dataclass
-class _Fit:
-    alpha: float
-    beta: float
-    n_est: int
-    ret: np.ndarray
-    ar: np.ndarray
-    car: np.ndarray
+def _day(sessions: pd.DatetimeIndex, i: int) -> str:
+    return sessions[i].date().isoformat()
 
 
-def _study_one(
-    returns: pd.DataFrame, i0: int, window: StudyWindow
-) -> tuple[dict[str, _Fit] | None, str]:
-    """Fit every basket for the event whose day 0 is session ``i0``; (None, reason) if skipped."""
-    sessions = returns.index
-    n = len(sessions)
-    day = [d.date().isoformat() for d in sessions]
-    if i0 + window.pre < 1:
-        return None, (
-            f"day {window.pre} falls before {day[1]}, the first session with a return in the "
-            "data; use an earlier --start"
+def _fit_reason(
+    check: int,
+    basket: str,
+    n_est: int,
+    i0: int,
+    j: int,
+    sessions: pd.DatetimeIndex,
+    window: StudyWindow,
+) -> str:
+    """Why an event is skipped, for the failed check of a basket (0: too few estimation
+    sessions, 1: a constant benchmark, 2: a missing return in the event window, day pre+j)."""
+    if check == 0:
+        return (
+            f"{n_est} estimation sessions for the {basket} basket in days "
+            f"[{window.est_start},{window.est_end}] (fewer than --min-obs "
+            f"{window.min_obs}); the data starts {_day(sessions, 0)}: use an earlier --start or "
+            "a lower --min-obs"
         )
-    if i0 + window.post > n - 1:
-        return None, (
-            f"day +{window.post} falls after {day[-1]}, the last session of the data "
-            "(the window is not complete yet)"
-        )
-    lo = max(1, i0 + window.est_start)
-    hi = i0 + window.est_end  # >= lo - 1 since est_end < pre and i0 + pre >= 1
-    bench = returns["benchmark"].to_numpy()
-    x_est = bench[lo : hi + 1]
-    x_win = bench[i0 + window.pre : i0 + window.post + 1]
-    fits: dict[str, _Fit] = {}
-    for basket in BASKETS:
-        series = returns[basket].to_numpy()
-        alpha, beta, n_est = market_model(series[lo : hi + 1], x_est)
-        if n_est < window.min_obs:
-            return None, (
-                f"{n_est} estimation sessions for the {basket} basket in days "
-                f"[{window.est_start},{window.est_end}] (fewer than --min-obs "
-                f"{window.min_obs}); the data starts {day[0]}: use an earlier --start or a "
-                "lower --min-obs"
-            )
-        if not np.isfinite(beta):
-            return None, "the benchmark's return does not vary in the estimation window"
-        ret = series[i0 + window.pre : i0 + window.post + 1]
-        missing = np.flatnonzero(~np.isfinite(ret) | ~np.isfinite(x_win))
-        if missing.size:
-            j = int(missing[0])
-            return None, (
-                f"the {basket} basket has no return on day {window.pre + j:+d} "
-                f"({day[i0 + window.pre + j]}): none of its names has a bar that day and the "
-                "previous one"
-            )
-        ar = ret - (alpha + beta * x_win)
-        fits[basket] = _Fit(alpha, beta, n_est, ret, ar, _car_from_0(ar, window.pre))
-    return fits, ""
+    if check == 1:
+        return "the benchmark's return does not vary in the estimation window"
+    return (
+        f"the {basket} basket has no return on day {window.pre + j:+d} "
+        f"({_day(sessions, i0 + window.pre + j)}): none of its names has a bar that day and the "
+        "previous one"
+    )
 
 
 @dataclass
@@ -251,97 +266,172 @@ class EventStudy:
         return self.events[self.events["status"] == "used"]
 
 
+def _overlaps(day0: dict[str, int], span: int) -> dict[str, str]:
+    """For each event id, the ids (``;``-joined, in ``day0``'s order) of the other events whose
+    day 0 is at most ``span`` sessions away: a sort and two binary searches, not a scan of
+    every pair."""
+    keys = list(day0)
+    where = np.fromiter(day0.values(), dtype=np.int64, count=len(keys))
+    order = np.argsort(where, kind="stable")
+    ranked = where[order]
+    lo = np.searchsorted(ranked, where - span, side="left")
+    hi = np.searchsorted(ranked, where + span, side="right")
+    names = np.array(keys, dtype=object)
+    out = {}
+    for q, key in enumerate(keys):
+        near = np.sort(order[lo[q] : hi[q]])
+        out[key] = ";".join(names[near[near != q]].tolist())
+    return out
+
+
 def study_events(
     returns: pd.DataFrame,
     events: Sequence[Event],
     entries: Sequence[pd.Timestamp | None],
     window: StudyWindow,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows, per-event table) for ``events`` with day 0 at ``entries`` (see the module doc)."""
+    """(rows, per-event table) for ``events`` with day 0 at ``entries`` (see the module doc).
+
+    Vectorised over events: day 0 of every event is located in one binary search, each
+    basket's market models are fitted over an events x sessions index
+    (:func:`_market_models`), and the event windows are gathered as one events x k array.
+    Cost grows linearly with the number of events (the overlap lists excepted: their size is
+    the number of overlapping pairs).
+    """
+    if len(events) != len(entries):
+        raise ValueError("events and entries differ in length")
     sessions = returns.index
-    first, last = sessions[0].date().isoformat(), sessions[-1].date().isoformat()
+    n = len(sessions)
+    m = len(events)
+    if m == 0:
+        return pd.DataFrame(columns=list(ROW_COLUMNS)), pd.DataFrame()
+    first, last = _day(sessions, 0), _day(sessions, n - 1)
     ks = np.arange(window.pre, window.post + 1)
     h = window.bar_k
-    row_blocks: list[pd.DataFrame] = []
-    table: list[dict[str, Any]] = []
-    day0: dict[str, int] = {}
-    for event, entry in zip(events, entries, strict=True):
-        record: dict[str, Any] = {
-            "event_id": event.id,
-            "known_at": event.known_at.isoformat(),
-            "entry_session": "" if entry is None else pd.Timestamp(entry).date().isoformat(),
-            "category": event.category,
-            "direction": event.direction,
-            "headline": event.headline,
-            "status": "skipped",
-            "reason": "",
-            "overlapping": "",
-        }
-        for basket in BASKETS:
-            record.update(
-                {
-                    f"{basket}_alpha": np.nan,
-                    f"{basket}_beta": np.nan,
-                    f"{basket}_n_est": 0,
-                    f"{basket}_car_0_{h}": np.nan,
-                }
-            )
-        fits = None
+    ids = [e.id for e in events]
+    known_at = [e.known_at.isoformat() for e in events]
+    entry_text = ["" if d is None else pd.Timestamp(d).date().isoformat() for d in entries]
+    reason = [""] * m
+
+    # Day 0 of every event: its position among the sessions (-1 when outside them).
+    stamps = sessions.as_unit("ns").asi8
+    i0 = np.full(m, -1, dtype=np.int64)
+    for e, entry in enumerate(entries):
         if entry is None:
-            record["reason"] = "no NYSE session after known_at in the exchange calendar"
-        elif entry > sessions[-1]:
-            record["reason"] = f"day 0 is after {last}, the last session of the data"
-        elif entry < sessions[0]:
-            record["reason"] = (
+            reason[e] = "no NYSE session after known_at in the exchange calendar"
+            continue
+        value = pd.Timestamp(entry).as_unit("ns").value
+        if value > stamps[-1]:
+            reason[e] = f"day 0 is after {last}, the last session of the data"
+        elif value < stamps[0]:
+            reason[e] = (
                 f"day 0 is before {first}, the first session of the data; use an earlier --start"
             )
         else:
-            i0 = int(sessions.get_loc(pd.Timestamp(entry)))
-            fits, record["reason"] = _study_one(returns, i0, window)
-            if fits is not None:
-                day0[event.id] = i0
-        if fits is not None:
-            record["status"] = "used"
-            for basket, fit in fits.items():
-                record.update(
-                    {
-                        f"{basket}_alpha": fit.alpha,
-                        f"{basket}_beta": fit.beta,
-                        f"{basket}_n_est": fit.n_est,
-                        f"{basket}_car_0_{h}": float(fit.car[h - window.pre]),
-                    }
-                )
-                row_blocks.append(
-                    pd.DataFrame(
-                        {
-                            "event_id": event.id,
-                            "known_at": record["known_at"],
-                            "entry_session": record["entry_session"],
-                            "category": event.category,
-                            "direction": event.direction,
-                            "basket": basket,
-                            "k": ks,
-                            "ret": fit.ret,
-                            "ar": fit.ar,
-                            "car_from_0": fit.car,
-                        }
-                    )
-                )
-        table.append(record)
-    # Events whose windows [pre, post] intersect share sessions: they are not independent.
-    span = window.post - window.pre
-    for record in table:
-        i0 = day0.get(record["event_id"])
-        if i0 is not None:
-            record["overlapping"] = ";".join(
-                other
-                for other, j in day0.items()
-                if other != record["event_id"] and abs(j - i0) <= span
-            )
-    rows = (
-        pd.concat(row_blocks, ignore_index=True)
-        if row_blocks
-        else pd.DataFrame(columns=list(ROW_COLUMNS))
+            at = int(np.searchsorted(stamps, value))
+            if stamps[at] != value:
+                raise KeyError(pd.Timestamp(entry))
+            i0[e] = at
+    located = i0 >= 0
+    early = located & (i0 + window.pre < 1)
+    late = located & ~early & (i0 + window.post > n - 1)
+    for e in np.flatnonzero(early):
+        reason[e] = (
+            f"day {window.pre} falls before {_day(sessions, 1)}, the first session with a return "
+            "in the data; use an earlier --start"
+        )
+    for e in np.flatnonzero(late):
+        reason[e] = (
+            f"day +{window.post} falls after {last}, the last session of the data "
+            "(the window is not complete yet)"
+        )
+
+    # Market models and event windows of the events that passed, every basket at once.
+    candidates = np.flatnonzero(located & ~early & ~late)
+    c0 = i0[candidates]
+    bench = returns["benchmark"].to_numpy()
+    span_index = c0[:, None] + ks
+    x_win = bench[span_index]
+    fits = {}
+    checks = []  # per basket, in order: too few observations, constant benchmark, a gap
+    for basket in BASKETS:
+        series = returns[basket].to_numpy()
+        alpha, beta, n_est = _market_models(series, bench, c0, window)
+        ret = series[span_index]
+        gap = ~np.isfinite(ret) | ~np.isfinite(x_win)
+        with np.errstate(invalid="ignore"):
+            ar = ret - (alpha[:, None] + beta[:, None] * x_win)
+        fits[basket] = (alpha, beta, n_est, ret, ar, gap)
+        checks += [n_est < window.min_obs, ~np.isfinite(beta), gap.any(axis=1)]
+    failed = np.column_stack(checks) if len(candidates) else np.zeros((0, 9), dtype=bool)
+    bad = failed.any(axis=1)
+    first_failure = failed.argmax(axis=1)
+    for q in np.flatnonzero(bad):
+        b, check = divmod(int(first_failure[q]), 3)
+        basket = BASKETS[b]
+        _, _, n_est, _, _, gap = fits[basket]
+        j = int(np.argmax(gap[q])) if check == 2 else 0
+        reason[candidates[q]] = _fit_reason(
+            check, basket, int(n_est[q]), int(c0[q]), j, sessions, window
+        )
+    good = ~bad
+    used = candidates[good]
+
+    # The per-event table (columns in the order of events.csv).
+    status = np.full(m, "skipped", dtype=object)
+    status[used] = "used"
+    day0: dict[str, int] = {}
+    for e, at in zip(used.tolist(), i0[used].tolist(), strict=True):
+        day0[ids[e]] = at
+    overlaps = _overlaps(day0, window.post - window.pre)
+    table: dict[str, Any] = {
+        "event_id": ids,
+        "known_at": known_at,
+        "entry_session": entry_text,
+        "category": [e.category for e in events],
+        "direction": [e.direction for e in events],
+        "headline": [e.headline for e in events],
+        "status": status.tolist(),
+        "reason": reason,
+        "overlapping": [overlaps.get(key, "") for key in ids],
+    }
+    blocks = {"ret": [], "ar": [], "car_from_0": []}
+    for basket in BASKETS:
+        alpha, beta, n_est, ret, ar, _ = fits[basket]
+        car = _cars_from_0(ar[good], window.pre)
+        values = {"alpha": np.full(m, np.nan), "beta": np.full(m, np.nan)}
+        values["alpha"][used] = alpha[good]
+        values["beta"][used] = beta[good]
+        count = np.zeros(m, dtype=np.int64)
+        count[used] = n_est[good]
+        car_h = np.full(m, np.nan)
+        car_h[used] = car[:, h - window.pre]
+        table[f"{basket}_alpha"] = values["alpha"]
+        table[f"{basket}_beta"] = values["beta"]
+        table[f"{basket}_n_est"] = count
+        table[f"{basket}_car_0_{h}"] = car_h
+        blocks["ret"].append(ret[good])
+        blocks["ar"].append(ar[good])
+        blocks["car_from_0"].append(car)
+
+    if not len(used):
+        return pd.DataFrame(columns=list(ROW_COLUMNS)), pd.DataFrame(table)
+    # One row per used event, basket and k: event-major, then basket, then k.
+    width = len(BASKETS) * len(ks)
+    per_event = {
+        "event_id": np.array(ids, dtype=object)[used],
+        "known_at": np.array(known_at, dtype=object)[used],
+        "entry_session": np.array(entry_text, dtype=object)[used],
+        "category": np.array(table["category"], dtype=object)[used],
+        "direction": np.array(table["direction"], dtype=np.int64)[used],
+    }
+    rows = pd.DataFrame(
+        {
+            **{name: np.repeat(column, width) for name, column in per_event.items()},
+            "basket": np.tile(np.repeat(np.array(BASKETS, dtype=object), len(ks)), len(used)),
+            "k": np.tile(ks, len(used) * len(BASKETS)),
+            **{name: np.stack(parts, axis=1).reshape(-1) for name, parts in blocks.items()},
+        }
     )
     return rows[list(ROW_COLUMNS)], pd.DataFrame(table)
 

@@ -38,10 +38,7 @@ side outgrows the equity in the 2025-26 memory rally and the book goes bust.)
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,15 +46,16 @@ import numpy as np
 import pandas as pd
 
 from backtests.config import Config
-from backtests.runner import load_prices
-from data.calendar import entry_sessions
+from backtests.prepare import prepare
+from backtests.process_pool import ignore_interrupts, run_forked
 from data.errors import CapexRotationError
-from data.events import Event, EventCalendar, load_events
-from data.market import MarketData, align, resolve_sessions
-from data.universe import Universe
-from strategies.engines.fast import Batch, evaluate, metrics, plan_arrays
-from strategies.plan import BookPlan, build_plan
-from strategies.rules import RotationRules
+from data.events import Event, EventCalendar
+from data.market import MarketData
+from reports.metrics import batch_metrics
+from strategies.engines.fast import Batch, borrow_rates, evaluate
+from strategies.engines.plan_arrays import plan_arrays
+from strategies.plan import EventSchedule, Plan, build_plan
+from strategies.strategy import Strategy
 
 REPORTED = ("sharpe", "total_return", "hit_rate")
 # Columns of placebo.csv after ``draw`` (fast-engine metrics; hit_rate = winning_books).
@@ -84,18 +82,22 @@ class PlaceboError(CapexRotationError):
 @dataclass(frozen=True)
 class PlaceboSetup:
     """Everything a draw needs: the market, the real events inside the run (chronological), the
-    rules and the cost batch of the config."""
+    strategy and the numbers of the config."""
 
     config: Config
     market: MarketData
     long: tuple[str, ...]
     short: tuple[str, ...]
     calendar: EventCalendar
-    all_entries: tuple[pd.Timestamp | None, ...]
+    schedule: EventSchedule  # every selected event, as the real run plans them
     events: tuple[Event, ...]  # the events entering inside the run, chronological
+    inside: np.ndarray  # their positions in ``schedule``
     entries: tuple[pd.Timestamp, ...]  # their real entry sessions
-    rules: RotationRules
+    entry_index: np.ndarray  # the same, as session indices
+    strategy: Strategy
     batch: Batch
+    borrow: np.ndarray | None = None
+    weights: np.ndarray | None = None
     inputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,82 +108,79 @@ class PlaceboSetup:
 def prepare_placebo(config: Config, source: Any | None = None) -> PlaceboSetup:
     """Load prices and events of ``config``; keep the events whose entry session is inside the
     run with a decision close before it (the ones the real backtest can act on)."""
-    universe = Universe(
-        tuple(config.universe.long), tuple(config.universe.short), config.run.benchmark
-    )
-    histories = load_prices(config, source)
-    start = pd.Timestamp(config.run.start) if config.run.start else None
-    end = pd.Timestamp(config.run.end) if config.run.end else None
-    sessions = resolve_sessions(start, end, histories)
-    market = align(histories, sessions, universe.traded, universe.benchmark)
-    calendar = load_events(config.events.file).filter_categories(config.events.categories)
-    all_entries = tuple(entry_sessions([e.known_at for e in calendar.events]))
-    inside = [
-        k
-        for k, entry in enumerate(all_entries)
-        if entry is not None and sessions[0] < entry <= sessions[-1]
-    ]
-    if not inside:
+    prepared = prepare(config, source)
+    market, schedule = prepared.market, prepared.schedule
+    sessions = market.sessions
+    inside = np.flatnonzero(schedule.index >= 1)
+    if not inside.size:
         raise PlaceboError(
-            f"no event of {calendar.path} enters between {sessions[1].date()} and "
+            f"no event of {prepared.calendar.path} enters between {sessions[1].date()} and "
             f"{sessions[-1].date()} (the run's sessions after its first); widen run.start/run.end "
             "or check events.categories"
         )
-    inside.sort(key=lambda k: (calendar.events[k].known_at, k))
-    s, c = config.strategy, config.costs
-    rules = RotationRules(s.hold_sessions, s.gross, s.max_gross)
-    batch = Batch.of(
-        s.gross,
-        c.commission_bps * 1e-4,
-        c.slippage_bps * 1e-4,
-        c.borrow_bps * 1e-4,
-        config.run.cash,
-    )
-    inputs = {h.source: h.sha256 for h in histories.values()}
-    inputs[calendar.path] = calendar.sha256
+    order = sorted(inside.tolist(), key=lambda k: (schedule.events[k].known_at, k))
+    inside = np.array(order, dtype=np.int64)
+    strategy = prepared.strategy
     return PlaceboSetup(
         config=config,
         market=market,
-        long=universe.long,
-        short=universe.short,
-        calendar=calendar,
-        all_entries=all_entries,
-        events=tuple(calendar.events[k] for k in inside),
-        entries=tuple(all_entries[k] for k in inside),
-        rules=rules,
-        batch=batch,
-        inputs=inputs,
+        long=prepared.universe.long,
+        short=prepared.universe.short,
+        calendar=prepared.calendar,
+        schedule=schedule,
+        events=tuple(schedule.events[k] for k in order),
+        inside=inside,
+        entries=tuple(market.sessions[schedule.index[inside]]),
+        entry_index=schedule.index[inside],
+        strategy=strategy,
+        batch=Batch.of_strategy(strategy, config.run.cash),
+        borrow=borrow_rates(strategy, market),
+        weights=prepared.weights,
+        inputs=dict(prepared.inputs),
     )
 
 
-def plan_metrics(setup: PlaceboSetup, plan: BookPlan) -> dict[str, Any]:
+def plan_metrics(setup: PlaceboSetup, plan: Plan) -> dict[str, Any]:
     """Fast-engine metrics of one plan with the config's gross, costs and cash.
 
     ``min_equity`` is the lowest close equity; if it is <= 0 the run was ruined at its first
     close at or below zero (``ruined_on``) and ended there: the fast engine then leaves every
     return-based metric undefined (NaN), Sharpe, total return and hit rate included.
     """
-    evaluation = evaluate(plan_arrays(setup.market, plan), setup.batch)
-    values = metrics(evaluation)
+    evaluation = evaluate(
+        plan_arrays(setup.market, plan, setup.borrow), setup.batch, setup.strategy
+    )
+    values = batch_metrics(
+        evaluation.equity,
+        evaluation.batch.cash,
+        evaluation.book_pnl,
+        evaluation.decision_equity,
+        evaluation.commission,
+        evaluation.slippage_cost,
+        evaluation.borrow_cost,
+        evaluation.notional,
+        evaluation.ruined_on,
+        evaluation.arrays.decision,
+    )
     row: dict[str, Any] = {name: float(values[name][0]) for name in DRAW_COLUMNS if name in values}
     row["hit_rate"] = float(values["winning_books"][0])
     row["books"] = int(values["books"][0])
-    row["ruined_on"] = str(values["ruined_on"][0])
+    row["min_equity"] = float(values["min_equity"][0])
+    ruined = int(evaluation.ruined_on[0])
+    row["ruined_on"] = setup.market.sessions[ruined].date().isoformat() if ruined >= 0 else ""
     return row
 
 
-def real_plan(setup: PlaceboSetup) -> BookPlan:
+def real_plan(setup: PlaceboSetup) -> Plan:
     """The plan of the real calendar, exactly as the backtest builds it (every event)."""
-    return build_plan(
-        setup.market, setup.long, setup.short, setup.calendar.events, setup.all_entries, setup.rules
-    )
+    return build_plan(setup.market, setup.strategy, setup.schedule, weights=setup.weights)
 
 
 def always_on_returns(setup: PlaceboSetup) -> pd.Series:
     """Daily returns of the rotation rebalanced to its target weights at every close (see the
     module doc); 0 on the first session."""
     market = setup.market
-    gross = float(setup.batch.gross[0])
+    gross = float(setup.strategy.gross)
     borrow = float(setup.batch.borrow[0])
     close = market.close
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -244,12 +243,17 @@ def draw_calendars(n_sessions: int, n_events: int, draws: int, seed: int) -> np.
     return np.sort(picks, axis=1)
 
 
-def placebo_plan(setup: PlaceboSetup, session_indices: np.ndarray) -> BookPlan:
+def placebo_plan(setup: PlaceboSetup, session_indices: np.ndarray) -> Plan:
     """The plan of one placebo calendar: the real events, in chronological order, entering on
-    the given (sorted) sessions."""
-    sessions = setup.market.sessions
-    entries = [sessions[int(k)] for k in session_indices]
-    return build_plan(setup.market, setup.long, setup.short, setup.events, entries, setup.rules)
+    the given (sorted) sessions; events outside the run stay out."""
+    index = np.full(len(setup.schedule.index), -1, dtype=np.int64)
+    index[setup.inside] = session_indices
+    return build_plan(
+        setup.market,
+        setup.strategy,
+        setup.schedule.moved(index, setup.market.sessions),
+        weights=setup.weights,
+    )
 
 
 def evaluate_draws(setup: PlaceboSetup, calendars: np.ndarray, rows: list[int]) -> list[dict]:
@@ -264,8 +268,7 @@ _WORKER: tuple[PlaceboSetup, np.ndarray] | None = None
 
 
 def _init_worker(setup: PlaceboSetup, calendars: np.ndarray) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     global _WORKER
     _WORKER = (setup, calendars)
 
@@ -292,24 +295,10 @@ def run_draws(
             if on_progress:
                 on_progress(len(rows))
     else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(setup, calendars),
-        ) as pool:
-            futures = [pool.submit(_run_chunk, rows) for rows in chunks]
-            try:
-                for future in as_completed(futures):
-                    part = future.result()
-                    results.extend(part)
-                    if on_progress:
-                        on_progress(len(part))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        for part in run_forked(_run_chunk, chunks, workers, _init_worker, (setup, calendars)):
+            results.extend(part)
+            if on_progress:
+                on_progress(len(part))
     frame = pd.DataFrame(results, columns=["draw", *DRAW_COLUMNS])
     frame = frame.sort_values("draw", ignore_index=True)
     frame["books"] = frame["books"].astype(np.int64)

@@ -25,9 +25,9 @@ of a test window is marked to that close, not liquidated: the next window starts
 equity (no exit costs are charged at a window boundary).
 
 Stitching. The out-of-sample equity compounds the test windows' returns from the base config's
-cash: equity_t = cash x prod(1 + r_s, s <= t). Under the baseline rules every cash flow is
-proportional to the equity, so a window run from the cash or from the carried equity has the
-same returns.
+cash: equity_t = cash x prod(1 + r_s, s <= t). Each test window runs from the equity carried
+out of the previous one, so the stitched equity is exact for every cost model (with whole
+shares or a size-dependent cost, returns depend on the equity's level).
 
 Ruin out of sample. A chosen config ruined on its test window ends there like any run (its
 equity held, so zero returns after the ruin close; its ``oos_*`` metrics undefined), and so
@@ -47,10 +47,20 @@ import pandas as pd
 
 from backtests.config import set_key, validate
 from backtests.grid import Grid
-from backtests.sweep import SweepData, batch_of, cell, evaluate_task, prepare, tasks
+from backtests.sweep import (
+    SweepData,
+    batch_of,
+    cell,
+    evaluate_task,
+    metrics_of,
+    prepare_config,
+    tasks,
+)
 from data.errors import CapexRotationError
 from data.market import align, resolve_sessions
-from strategies.engines.fast import RANKABLE, evaluate, metrics, plan_arrays
+from reports.metrics import RANKABLE
+from strategies.engines.fast import borrow_rates, evaluate
+from strategies.engines.plan_arrays import plan_arrays
 
 # As reports.sweep_report.HIGHER_IS_BETTER (a test keeps them equal): higher is better for these,
 # lower for the rest (volatility, costs, turnover...).
@@ -185,15 +195,27 @@ class OutOfSample:
 
 
 def run_test_window(
-    grid: Grid, data: SweepData, index: int, decision: pd.Timestamp, last: pd.Timestamp
+    grid: Grid,
+    data: SweepData,
+    index: int,
+    decision: pd.Timestamp,
+    last: pd.Timestamp,
+    cash: float | None = None,
 ) -> OutOfSample:
-    """Config ``index`` run fresh from the close of ``decision`` to ``last``."""
+    """Config ``index`` run fresh (flat) from the close of ``decision`` to ``last``, with
+    ``cash`` (default: the config's) as its starting equity."""
     cut = window_grid(grid, decision, last)
-    prepared = prepare(data, cut.config(index))
-    ev = evaluate(plan_arrays(prepared.market, prepared.plan), batch_of(cut, [index]))
-    equity = ev.equity()[0]
-    values = metrics(ev)
-    ruined_on = str(values.pop("ruined_on")[0])
+    prepared = prepare_config(data, cut.config(index))
+    market, strategy = prepared.market, prepared.strategy
+    arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
+    batch = batch_of(cut, [index])
+    if cash is not None:
+        batch = dataclasses.replace(batch, cash=np.array([float(cash)]))
+    ev = evaluate(arrays, batch, strategy)
+    equity = ev.equity[0]
+    values = metrics_of(ev)
+    ruin = int(ev.ruined_on[0])
+    ruined_on = market.sessions[ruin].date().isoformat() if ruin >= 0 else ""
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = equity[1:] / equity[:-1] - 1
     if ruined_on:  # held after the ruin close: no return (0/0 when it was exactly zero)
@@ -239,6 +261,7 @@ def run_walk_forward(
     bench_market = align(data.histories, sessions, (), grid.base.run.benchmark)
     bench = bench_market.benchmark_returns().to_numpy()
     rows, tables, parts = [], [], []
+    carried = float(grid.base.run.cash)  # the OOS equity each test window starts from
     account_ruined = ""  # the session the stitched out-of-sample account was ruined on
     for w in windows:
         table = train_table(grid, data, sessions[w.train_first], sessions[w.train_last])
@@ -274,7 +297,9 @@ def run_walk_forward(
                 f"no config has a defined {metric} on the train window (no book, or all ruined)"
             )
         else:
-            run = run_test_window(grid, data, chosen, sessions[w.train_last], sessions[w.test_last])
+            run = run_test_window(
+                grid, data, chosen, sessions[w.train_last], sessions[w.test_last], carried
+            )
             returns = run.returns
             oos = run.metrics
             is_row = table.loc[table["config"] == chosen].iloc[0].to_dict()
@@ -293,6 +318,7 @@ def run_walk_forward(
         row["oos_total_return"] = np.nan if undefined else float(np.prod(1 + returns) - 1)
         row["oos_books"] = int(oos.get("books", 0))
         rows.append(row)
+        carried *= float(np.prod(1 + returns))
         parts.append(
             pd.DataFrame(
                 {

@@ -1,36 +1,28 @@
-"""The vectorised engine: the same BookPlan as backtrader, executed for many configs at once.
+"""The vectorised engine: a plan executed for many configs at once, exactly as backtrader does.
 
-Why it can be exact and fast. Under the baseline rules every cash flow of a book is
-proportional to ``G * E_d`` (gross times the equity at the decision close): shares are
-``G * E_d * u_i`` with ``u_i = w_i(G=1) / close_{i,d}``. Per unit of ``G * E_d``, the book's
-value at the close of a session t of its window is
+A batch is many configs that share one plan (same policies, baskets, events and dates) and
+differ in numbers the plan does not depend on: gross, the vol target, the cost rates, cash. Two
+ways to run it, both exact:
 
-    F_t = M_t + (1 + c*s) * X_t + (s + c) * Y_t - b * B_t
+- **Linear costs** (flat commission and slippage, fractional shares, no participation cap):
+  every cash flow of a book is proportional to g x E_d (its gross times the equity at its
+  decision close), so per unit of g x E_d the book's value at a close of its window is
 
-where, for the names and fills of the book up to t (tau = signed units traded, +u at entry,
--u at an exit):
+      F_t = M_t + (1 + c s) X_t + (s + c) Y_t - b B_rate,t - B_fixed,t
 
-- ``M_t = sum(u_i * close_{i,t})`` over names still held (mark to market);
-- ``X_t = sum(-tau * open)`` and ``Y_t = sum(-|tau| * open)`` over fills so far: a fill at
-  ``open * (1 + sign(tau) * s)`` with commission ``c * |tau| * fill`` costs exactly
-  ``-tau*open - s*|tau|*open - c*|tau|*open - c*s*tau*open``;
-- ``B_t = sum(|u_i| * close_{i,t'} * n_t' / 365)`` over shorts held at earlier closes t'
-  (the borrow fee debited at the next open).
+  (strategies/engines/plan_arrays.py defines M, X, Y, B), and the book adds g E_d F_t to the
+  equity. Books that do not overlap chain by a cumulative product; overlapping sub-books
+  (per_event) are summed, each sized on the equity at its own decision close.
+- **General** (whole shares, a size-dependent slippage, a participation cap): book by book,
+  the shares of every config are formed (rounded, capped), fills priced by the model, and the
+  book's contribution follows from the member arrays by matrix products.
 
-So ``equity_t = E_d * (1 + G * F_t)`` inside the book, and the next book's ``E_d`` is the
-last book's final equity (cash earns nothing while flat). M, X, Y, B depend on prices and the
-plan only; gross, commission, slippage and borrow are applied to all configs in one array
-operation over the book sessions (a few hundred, not every session times every name).
+Ruin (README, "Ruin"): at the first close where equity <= 0 the run ends for that config; its
+equity is held at that value after it, and no later book trades.
 
-The plan itself depends on the holding period, baskets, events and dates; configs that share
-those share a plan (see :class:`PlanArrays`). Parity with backtrader to 1e-9 on every session is
-tested; a config this engine cannot express is refused (:func:`check_supported`).
-
-Ruin (README "The rules"). The first close at which a config's equity is <= 0 (or not a number)
-ends that config's run: its window equity after that position is held at the ruin close's value,
-and its later books do not trade (their decision equity is that value, their growth 1). Positions
-before the ruin do not depend on anything after it, so the ruin is found on the unconstrained
-windows and applied per config, independently of the other configs of the batch.
+Models it does not know (a subclass or your own cost model) are refused with the model's name
+(:func:`check_supported`): run them in backtrader. Policies are never refused: the plan holds
+their decisions.
 """
 
 from __future__ import annotations
@@ -38,154 +30,106 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from data.errors import CapexRotationError
 from data.market import MarketData
-from strategies.plan import BookPlan
-from strategies.rules import CostModel, RotationRules
-
-PERIODS = 252
+from strategies.engines.plan_arrays import PlanArrays, plan_arrays
+from strategies.errors import ExecutionError
+from strategies.plan import Plan
+from strategies.policies.costs import (
+    Costs,
+    FlatBorrow,
+    FlatCommission,
+    FlatSlippage,
+    ImpactSlippage,
+    TableBorrow,
+    TickerBorrow,
+)
+from strategies.strategy import Strategy, book_gross
 
 
 class UnsupportedConfig(CapexRotationError):
     """The vectorised engine cannot run this configuration exactly."""
 
 
-def check_supported(rules: RotationRules, costs: CostModel) -> None:
-    """Refuse models the closed form above does not describe (e.g. a subclass with its own
-    sizing or cost formula): never approximate."""
-    if type(rules) is not RotationRules:
-        raise UnsupportedConfig(
-            f"the fast engine only runs the baseline sizing (RotationRules), not "
-            f"{type(rules).__name__}; use the backtrader engine"
-        )
-    if type(costs) is not CostModel:
-        raise UnsupportedConfig(
-            f"the fast engine only runs the baseline cost model (CostModel), not "
-            f"{type(costs).__name__}; use the backtrader engine"
-        )
+KNOWN = {
+    "commission": (FlatCommission,),
+    "slippage": (FlatSlippage, ImpactSlippage),
+    "borrow": (FlatBorrow, TickerBorrow, TableBorrow),
+}
 
 
-@dataclass(frozen=True)
-class PlanArrays:
-    """Price-dependent, config-independent arrays of one plan (all books' windows concatenated).
-
-    ``book_of[j]``, ``session_of[j]``: the book and session of window position j.
-    ``start[k]``, ``end[k]``: window positions of book k (inclusive).
-    M, X, Y, B: the per-unit components above at each window position.
-    ``sessions``: the run's sessions (to name a ruin session).
-    """
-
-    n_sessions: int
-    book_of: np.ndarray
-    session_of: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    closed: np.ndarray
-    M: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    B: np.ndarray
-    sessions: pd.DatetimeIndex | None = None
-
-    @property
-    def n_books(self) -> int:
-        return len(self.start)
+def check_supported(costs: Costs) -> None:
+    """Refuse cost models the vectorised engine does not implement (never approximate)."""
+    for seam, known in KNOWN.items():
+        model = getattr(costs, seam)
+        if type(model) not in known:
+            raise UnsupportedConfig(
+                f"the fast engine does not know the {seam} model {type(model).__name__}; run it "
+                "with the backtrader engine (capex-rotation backtest), or use one of "
+                f"{', '.join(k.__name__ for k in known)}"
+            )
 
 
-def plan_arrays(market: MarketData, plan: BookPlan) -> PlanArrays:
-    """Walk each book of ``plan`` once over its window and accumulate M, X, Y, B."""
-    n = len(market.sessions)
-    days = market.sessions.asi8 // 86_400_000_000_000
-    unit = RotationRules(gross=1.0, max_gross=1.0)
-    closes_by_book: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
-    for decision in plan.decisions.values():
-        if decision.close:
-            closes_by_book.setdefault(decision.book, []).append((decision.fill, decision.close))
-
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("book", "session", "M", "X", "Y", "B")}
-    starts, ends, closed = [], [], []
-    position = 0
-    for book in plan.books:
-        d, e = book.decision, book.entry
-        last = book.exit if book.exit is not None else n - 1
-        cols = np.array(book.longs + book.shorts)
-        w_long, w_short = unit.weights(len(book.longs), len(book.shorts))
-        weights = np.array([w_long] * len(book.longs) + [w_short] * len(book.shorts))
-        units = weights / market.close[d, cols]
-        window = np.arange(e, last + 1)
-        # exit_at[i]: the session whose open closes name i (beyond the window if never).
-        exit_at = np.full(len(cols), last + 1)
-        for fill, names in closes_by_book.get(book.id, []):
-            exit_at[np.isin(cols, names)] = fill
-        held = (window[:, None] >= e) & (window[:, None] < exit_at[None, :])  # at the close
-        close = np.nan_to_num(market.close[np.ix_(window, cols)])
-        opens = np.nan_to_num(market.open[np.ix_(window, cols)])
-        mark = (held * units * close).sum(axis=1)
-        entry = (window == e)[:, None] & np.ones(len(cols), dtype=bool)
-        exits = window[:, None] == exit_at[None, :]
-        tau = entry * units - exits * units  # signed units traded at each open
-        x = np.cumsum((-tau * opens).sum(axis=1))
-        y = np.cumsum((-np.abs(tau) * opens).sum(axis=1))
-        # Borrow debited at the open of t for shorts held at the previous close.
-        nights = np.zeros(len(window))
-        nights[1:] = np.diff(days[window])
-        prev_short = np.zeros_like(close)
-        prev_short[1:] = (held[:-1] & (units < 0)) * np.abs(units) * close[:-1]
-        borrow = np.cumsum(prev_short.sum(axis=1) * nights / 365)
-
-        length = len(window)
-        parts["book"].append(np.full(length, book.id))
-        parts["session"].append(window)
-        parts["M"].append(mark)
-        parts["X"].append(x)
-        parts["Y"].append(y)
-        parts["B"].append(borrow)
-        starts.append(position)
-        ends.append(position + length - 1)
-        closed.append(book.exit is not None)
-        position += length
-
-    def cat(name: str, dtype=float) -> np.ndarray:
-        return np.concatenate(parts[name]).astype(dtype) if parts[name] else np.empty(0, dtype)
-
-    return PlanArrays(
-        n_sessions=n,
-        book_of=cat("book", np.int64),
-        session_of=cat("session", np.int64),
-        start=np.array(starts, dtype=np.int64),
-        end=np.array(ends, dtype=np.int64),
-        closed=np.array(closed, dtype=bool),
-        M=cat("M"),
-        X=cat("X"),
-        Y=cat("Y"),
-        B=cat("B"),
-        sessions=market.sessions,
-    )
+def borrow_rates(strategy: Strategy, market: MarketData) -> np.ndarray | None:
+    """Names' own annual borrow rates (sessions x tickers), NaN where the flat rate applies."""
+    borrow = strategy.costs.borrow
+    if type(borrow) is FlatBorrow:
+        return None
+    rates = borrow.rates(market.tickers, market.sessions)
+    flat = np.isclose(rates, borrow.bps / 1e4, rtol=0, atol=0)
+    return np.where(flat, np.nan, rates)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Parameters of many configs sharing one plan: 1-d arrays of equal length.
+    """Numbers of many configs sharing one plan: 1-d arrays of equal length.
 
-    Rates are fractions (1 bp = 1e-4; borrow annual); ``cash`` is the starting cash.
+    Rates are fractions (1 bp = 1e-4; borrow annual). ``target`` is the vol target (annual;
+    used with vol_target only). ``half_spread``/``impact_k``: the impact slippage model's.
     """
 
     gross: np.ndarray
+    max_gross: np.ndarray
+    target: np.ndarray
     commission: np.ndarray
     slippage: np.ndarray
     borrow: np.ndarray
     cash: np.ndarray
+    half_spread: np.ndarray
+    impact_k: np.ndarray
 
     @classmethod
-    def of(cls, gross, commission, slippage, borrow, cash) -> Batch:
-        arrays = [
-            np.atleast_1d(np.asarray(v, dtype=float))
-            for v in (gross, commission, slippage, borrow, cash)
-        ]
-        size = max(len(a) for a in arrays)
-        return cls(*(np.broadcast_to(a, size).copy() for a in arrays))
+    def of(cls, **values) -> Batch:
+        defaults = {
+            "max_gross": np.inf,
+            "target": np.nan,
+            "half_spread": 0.0,
+            "impact_k": 0.0,
+        }
+        merged = {**defaults, **values}
+        arrays = {
+            k: np.atleast_1d(np.asarray(merged[k], dtype=float)) for k in cls.__dataclass_fields__
+        }
+        size = max(len(a) for a in arrays.values())
+        return cls(**{k: np.broadcast_to(a, size).copy() for k, a in arrays.items()})
+
+    @classmethod
+    def of_strategy(cls, strategy: Strategy, cash: float) -> Batch:
+        """The batch of one config: the numbers of ``strategy``'s own models."""
+        costs = strategy.costs
+        slip = costs.slippage
+        return cls.of(
+            gross=strategy.gross,
+            max_gross=strategy.max_gross,
+            target=getattr(strategy.sizer, "target", np.nan),
+            commission=costs.commission.rate,
+            slippage=getattr(slip, "rate_value", 0.0),
+            borrow=costs.borrow.bps / 1e4,
+            cash=cash,
+            half_spread=getattr(slip, "half_spread", 0.0),
+            impact_k=getattr(slip, "k", 0.0),
+        )
 
     def __len__(self) -> int:
         return len(self.gross)
@@ -193,249 +137,353 @@ class Batch:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Book-window equity of a batch: ``window_equity[c, j]`` for window position j.
+    """A batch run on a plan.
 
-    ``ruin[c]`` is the window position of config c's ruin close (-1 if never ruined); after it,
-    ``window_equity`` holds that close's value, later books have ``decision_equity`` equal to it
-    and ``book_value`` 1, and the ruined book's ``book_value`` is its value at the ruin close.
+    ``equity[c, t]``: equity at every close; ``decision_equity[c, k]``: at each book's decision
+    close; ``book_pnl[c, k]``: the book's own P&L (fills, costs, borrow) at its last session;
+    ``commission``, ``slippage_cost``, ``borrow_cost``, ``notional`` (traded value): totals per
+    config; ``ruined_on[c]``: the session of ruin, -1 if none.
     """
 
     arrays: PlanArrays
     batch: Batch
-    window_equity: np.ndarray
-    decision_equity: np.ndarray  # (configs, books)
-    book_value: np.ndarray  # (configs, books): 1 + G * F at the book's last window position
-    ruin: np.ndarray  # (configs,): window position of the ruin close, -1 if none
-
-    def equity(self) -> np.ndarray:
-        """Equity at every session's close, shape (configs, sessions)."""
-        a = self.arrays
-        n_cfg = len(self.batch)
-        level = np.empty((n_cfg, a.n_sessions))
-        level[:, :] = self.batch.cash[:, None]
-        # Flat stretches hold the equity of the last window position before them.
-        for k in range(a.n_books):
-            after = a.session_of[a.end[k]] + 1
-            level[:, after:] = self.window_equity[:, a.end[k]][:, None]
-        if a.n_books:
-            level[:, a.session_of] = self.window_equity
-        return level
+    equity: np.ndarray
+    decision_equity: np.ndarray
+    book_pnl: np.ndarray
+    commission: np.ndarray
+    slippage_cost: np.ndarray
+    borrow_cost: np.ndarray
+    notional: np.ndarray
+    ruined_on: np.ndarray
 
 
-def evaluate(arrays: PlanArrays, batch: Batch) -> Evaluation:
-    """Equity inside every book window for every config of ``batch``."""
-    g, c, s, b = (v[:, None] for v in (batch.gross, batch.commission, batch.slippage, batch.borrow))
-    F = arrays.M[None, :] + (1 + c * s) * arrays.X[None, :] + (s + c) * arrays.Y[None, :]
-    F -= b * arrays.B[None, :]
-    value = 1 + g * F  # equity / decision equity inside the window
-    book_value = value[:, arrays.end] if arrays.n_books else np.ones((len(batch), 0))
-    growth = np.cumprod(book_value, axis=1)
-    decision = np.empty_like(book_value)
-    if arrays.n_books:
-        decision[:, 0] = batch.cash
-        decision[:, 1:] = batch.cash[:, None] * growth[:, :-1]
-    window_equity = decision[:, arrays.book_of] * value
-    ruin = _apply_ruin(arrays, value, window_equity, decision, book_value)
-    return Evaluation(arrays, batch, window_equity, decision, book_value, ruin)
+def gross_matrix(arrays: PlanArrays, batch: Batch, strategy: Strategy) -> np.ndarray:
+    """Opening gross of every book for every config, (configs, books)."""
+    g = book_gross(
+        batch.gross[:, None],
+        batch.max_gross[:, None],
+        batch.target[:, None],
+        strategy.targets_volatility,
+        arrays.unit_vol[None, :],
+        arrays.signal_scale[None, :],
+    )
+    return np.broadcast_to(g, (len(batch), arrays.n_books)).astype(float)
 
 
-def _apply_ruin(
-    arrays: PlanArrays,
-    value: np.ndarray,
-    window_equity: np.ndarray,
-    decision: np.ndarray,
-    book_value: np.ndarray,
-) -> np.ndarray:
-    """End each ruined config's run at its first window close with equity <= 0 (in place);
-    return the ruin positions (-1: not ruined)."""
-    n_cfg = window_equity.shape[0]
-    ruin = np.full(n_cfg, -1, dtype=np.int64)
-    if not arrays.n_books:
-        return ruin
-    with np.errstate(invalid="ignore"):
-        alive = window_equity > 0  # False at equity <= 0 and at NaN
-    rows = np.flatnonzero(~alive.all(axis=1))
-    if not rows.size:
-        return ruin
-    first = (~alive[rows]).argmax(axis=1)
-    ruin[rows] = first
-    level = window_equity[rows, first]
-    after = np.arange(window_equity.shape[1])[None, :] > first[:, None]
-    window_equity[rows] = np.where(after, level[:, None], window_equity[rows])
-    book = arrays.book_of[first]
-    books = np.arange(arrays.n_books)[None, :]
-    later = books > book[:, None]
-    decision[rows] = np.where(later, level[:, None], decision[rows])
-    book_value[rows] = np.where(later, 1.0, book_value[rows])
-    book_value[rows, book] = value[rows, first]
-    return ruin
+def is_linear(costs: Costs) -> bool:
+    return (
+        type(costs.slippage) is FlatSlippage
+        and costs.rounding == "none"
+        and costs.max_participation is None
+    )
 
 
-def run_fast(
-    market: MarketData, plan: BookPlan, rules: RotationRules, costs: CostModel, cash: float
-) -> Evaluation:
-    """One config through the fast engine, with the signature of ``run_backtrader``; models the
-    closed form cannot express are refused (:func:`check_supported`)."""
-    check_supported(rules, costs)
-    batch = Batch.of(rules.gross, costs.commission, costs.slippage, costs.borrow, cash)
-    return evaluate(plan_arrays(market, plan), batch)
+def evaluate(arrays: PlanArrays, batch: Batch, strategy: Strategy) -> Evaluation:
+    """Run every config of ``batch`` on the plan behind ``arrays`` (planned with ``strategy``,
+    whose structure — sizer kind, cost model kinds, rounding, cap — the batch shares)."""
+    check_supported(strategy.costs)
+    G = gross_matrix(arrays, batch, strategy)
+    if is_linear(strategy.costs):
+        if not arrays.overlapping:
+            result = _linear_chained(arrays, batch, G)
+        else:
+            result = _linear_summed(arrays, batch, G)
+        return _with_ruin(arrays, batch, G, *result)
+    formed: dict[str, np.ndarray] = {}
+    result = _general(arrays, batch, G, strategy.costs, formed=formed)
+    return _with_ruin(arrays, batch, G, *result, formed=formed)
 
 
-METRICS = (
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "volatility",
-    "books",
-    "winning_books",
-    "turnover",
-    "commission",
-    "slippage_cost",
-    "borrow_cost",
-    "costs",
-    "final_equity",
-    "min_decision_equity",
-    "min_equity",
-    "ruined_on",
-)
-# Metrics a sweep can rank by (``ruined_on`` is a date, not a score).
-RANKABLE = tuple(name for name in METRICS if name != "ruined_on")
-# Undefined (NaN) for a ruined config: they depend on the returns of an equity that reached zero.
-UNDEFINED_WHEN_RUINED = (
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "volatility",
-    "winning_books",
-    "turnover",
-)
+def run_fast(market: MarketData, plan: Plan, cash: float) -> Evaluation:
+    """One config through the vectorised engine (the plan's own strategy and costs)."""
+    strategy = plan.strategy
+    check_supported(strategy.costs)
+    arrays = plan_arrays(market, plan, borrow_rates(strategy, market))
+    return evaluate(arrays, Batch.of_strategy(strategy, cash), strategy)
 
 
-def metrics(ev: Evaluation) -> dict[str, np.ndarray]:
-    """Per-config metrics with quantstats' definitions (252 periods, rf = 0), from the windows.
+# -- linear costs -----------------------------------------------------------------------------
 
-    Returns are zero outside book windows, so sums over the windows are sums over the run.
-    A ruined config (``ruined_on`` = the date of its ruin close, else "") has the metrics of
-    UNDEFINED_WHEN_RUINED as NaN; its costs are those of the fills and fees up to the ruin
-    close, ``books`` counts the books entered by then, ``final_equity`` is the ruin close's.
-    ``min_equity`` is the lowest close equity (or the cash, if lower).
-    """
-    a, batch = ev.arrays, ev.batch
-    n = a.n_sessions
-    n_cfg = len(batch)
-    eq = ev.window_equity
-    cash = batch.cash
-    ruined = ev.ruin >= 0
-    if a.n_books:
-        previous = np.empty_like(eq)
-        previous[:, 1:] = eq[:, :-1]
-        previous[:, a.start] = ev.decision_equity  # the close before each entry
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = eq / previous - 1
-        if ruined.any():
-            r[ruined] = 0.0  # their return metrics are undefined (set below); keep sums finite
-        final = eq[:, -1]
-        running = np.maximum.accumulate(np.maximum(eq, cash[:, None]), axis=1)
-        max_dd = np.minimum((eq / running).min(axis=1) - 1, 0.0)
-        min_equity = np.minimum(eq.min(axis=1), cash)
-    else:
-        r = np.zeros((n_cfg, 0))
-        final = cash.copy()
-        max_dd = np.zeros(n_cfg)
-        min_equity = cash.copy()
-    total_r, total_r2 = r.sum(axis=1), (r * r).sum(axis=1)
-    mean = total_r / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        std = np.sqrt(np.maximum(total_r2 - total_r * mean, 0.0) / (n - 1))
-        downside = np.sqrt((np.where(r < 0, r, 0.0) ** 2).sum(axis=1) / n)
-        sharpe = np.where(std > 0, mean / std * np.sqrt(PERIODS), np.nan)
-        sortino = np.where(downside > 0, mean / downside * np.sqrt(PERIODS), np.nan)
-        total = final / cash - 1
-        wealth = 1 + total
-        cagr = np.where(wealth >= 0, np.abs(wealth) ** (PERIODS / n) - 1, np.nan)
 
-    # Costs and turnover per book: notional G*E_d*(Z + s*W), Z = -Y_end, W = -X_end; a ruined
-    # config's ruined book counts its fills and fees up to the ruin close, its later books none.
-    any_ruined = bool(ruined.any())
-    z, w, b = (v[a.end][None, :] for v in (-a.Y, -a.X, a.B))
-    scale = batch.gross[:, None] * ev.decision_equity
-    executed = np.ones((n_cfg, a.n_books), dtype=bool)
-    if any_ruined:
-        z, w, b = (np.broadcast_to(v, (n_cfg, a.n_books)).copy() for v in (z, w, b))
-        rows = np.flatnonzero(ruined)
-        at = ev.ruin[rows]
-        book = a.book_of[at]
-        executed[rows] = np.arange(a.n_books)[None, :] <= book[:, None]
-        for part, cumulative in ((z, -a.Y), (w, -a.X), (b, a.B)):
-            part[rows] = np.where(executed[rows], part[rows], 0.0)
-            part[rows, book] = cumulative[at]
-        # Books after a ruin never trade: zero, even when the ruin equity is not a number.
-        scale = np.where(executed, scale, 0.0)
-    notional = (scale * (z + batch.slippage[:, None] * w)).sum(axis=1)
-    commission = batch.commission * notional
-    slippage = batch.slippage * (scale * z).sum(axis=1)
-    borrow = batch.borrow * (scale * b).sum(axis=1)
-    mean_equity = _mean_equity(ev)
-    books = executed.sum(axis=1).astype(np.int64)
-    winning = (ev.book_value > 1).mean(axis=1) if a.n_books else np.full(n_cfg, np.nan)
+def _unit_value(a: PlanArrays, batch: Batch) -> np.ndarray:
+    c, s, b = (v[:, None] for v in (batch.commission, batch.slippage, batch.borrow))
+    F = a.M[None, :] + (1 + c * s) * a.X[None, :] + (s + c) * a.Y[None, :]
+    F -= b * a.B_rate[None, :] + a.B_fixed[None, :]
+    return F
+
+
+def _linear_costs(a: PlanArrays, batch: Batch, scale: np.ndarray):
+    """Commission, slippage, borrow and traded value per config; ``scale`` = g x E_d per book."""
     if not a.n_books:
-        min_decision = cash.copy()
-    elif any_ruined:
-        min_decision = np.where(executed, ev.decision_equity, np.inf).min(axis=1)
-    else:
-        min_decision = ev.decision_equity.min(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        turnover = notional / mean_equity
-    values = {
-        "total_return": total,
-        "cagr": cagr,
-        "sharpe": sharpe,
-        "sortino": sortino,
-        "max_drawdown": max_dd,
-        "volatility": std * np.sqrt(PERIODS),
-        "books": books,
-        "winning_books": winning,
-        "turnover": turnover,
-        "commission": commission,
-        "slippage_cost": slippage,
-        "borrow_cost": borrow,
-        "costs": commission + slippage + borrow,
-        "final_equity": final,
-        "min_decision_equity": min_decision,
-        "min_equity": min_equity,
-    }
-    if any_ruined:
-        for name in UNDEFINED_WHEN_RUINED:
-            values[name] = np.where(ruined, np.nan, values[name])
-    values["ruined_on"] = _ruin_dates(a, ev.ruin)
-    return values
+        zero = np.zeros(len(batch))
+        return zero, zero.copy(), zero.copy(), zero.copy()
+    z = -a.Y[a.end]  # sum |tau| open over the book's fills
+    w = -a.X[a.end]  # sum tau open
+    notional = (scale * (z[None, :] + batch.slippage[:, None] * w[None, :])).sum(axis=1)
+    commission = batch.commission * notional
+    slippage = batch.slippage * (scale * z[None, :]).sum(axis=1)
+    borrow = (
+        scale * (batch.borrow[:, None] * a.B_rate[a.end][None, :] + a.B_fixed[a.end][None, :])
+    ).sum(axis=1)
+    return commission, slippage, borrow, notional
 
 
-def _ruin_dates(a: PlanArrays, ruin: np.ndarray) -> np.ndarray:
-    """``YYYY-MM-DD`` of each config's ruin close, "" when not ruined."""
-    out = np.full(len(ruin), "", dtype=object)
-    hit = ruin >= 0
-    if hit.any():
-        if a.sessions is None:
-            raise ValueError("PlanArrays.sessions is needed to name a ruin session")
-        out[hit] = list(a.sessions[a.session_of[ruin[hit]]].strftime("%Y-%m-%d"))
-    return out
+def _linear_chained(a: PlanArrays, batch: Batch, G: np.ndarray):
+    """Books one after another: E_d of a book = the final equity of the one before."""
+    n_cfg = len(batch)
+    if not a.n_books:
+        equity = np.repeat(batch.cash[:, None], a.n_sessions, axis=1)
+        empty = np.zeros((n_cfg, 0))
+        return (equity, empty, empty.copy(), *_linear_costs(a, batch, empty))
+    value = 1 + G[:, a.position_book] * _unit_value(a, batch)
+    book_value = value[:, a.end]
+    decision = np.empty_like(book_value)
+    decision[:, 0] = batch.cash
+    decision[:, 1:] = batch.cash[:, None] * np.cumprod(book_value, axis=1)[:, :-1]
+    window = decision[:, a.position_book] * value
+    # Every session holds the latest window value at or before it (flat stretches keep the
+    # last book's final equity); before the first book, the cash.
+    src = np.searchsorted(a.position_session, np.arange(a.n_sessions), side="right") - 1
+    equity = window[:, np.maximum(src, 0)]
+    equity[:, src < 0] = batch.cash[:, None]
+    pnl = decision * (book_value - 1)
+    return (equity, decision, pnl, *_linear_costs(a, batch, G * decision))
 
 
-def _mean_equity(ev: Evaluation) -> np.ndarray:
-    """Mean equity over all sessions: window values plus flat stretches between them."""
-    a = ev.arrays
-    total = ev.window_equity.sum(axis=1) if a.n_books else np.zeros(len(ev.batch))
-    level = ev.batch.cash.copy()
-    previous_end = -1
-    for k in range(a.n_books):
-        first = a.session_of[a.start[k]]
-        total += level * (first - previous_end - 1)
-        previous_end = a.session_of[a.end[k]]
-        level = ev.window_equity[:, a.end[k]]
-    total += level * (a.n_sessions - previous_end - 1)
-    return total / a.n_sessions
+def _linear_summed(a: PlanArrays, batch: Batch, G: np.ndarray):
+    """Overlapping sub-books: each adds g E_d F_t over its window and its final P&L after."""
+    F = _unit_value(a, batch)
+    n_cfg, K, n = len(batch), a.n_books, a.n_sessions
+    decision = np.empty((n_cfg, K))
+    equity = np.repeat(batch.cash[:, None], n, axis=1)
+    tail = np.zeros((n_cfg, n + 1))
+    windows: dict[int, np.ndarray] = {}
+    level = np.zeros(n_cfg)  # final P&L of books already over
+    active: list[int] = []
+    for k in range(K):
+        d = int(a.decision[k])
+        still = []
+        for j in active:
+            if a.last[j] <= d:
+                level += windows.pop(j)[:, -1]
+            else:
+                still.append(j)
+        active = still
+        partial = sum(
+            (windows[j][:, d - a.entry[j]] for j in active if a.entry[j] <= d),
+            start=np.zeros(n_cfg),
+        )
+        decision[:, k] = batch.cash + level + partial
+        lo, hi = int(a.start[k]), int(a.end[k]) + 1
+        contribution = (G[:, k] * decision[:, k])[:, None] * F[:, lo:hi]
+        windows[k] = contribution
+        active.append(k)
+        e, last = int(a.entry[k]), int(a.last[k])
+        equity[:, e : last + 1] += contribution
+        tail[:, last + 1] += contribution[:, -1]
+    equity += np.cumsum(tail, axis=1)[:, :n]
+    pnl = G * decision * F[:, a.end] if K else np.zeros((n_cfg, 0))
+    return (equity, decision, pnl, *_linear_costs(a, batch, G * decision))
+
+
+# -- general costs ------------------------------------------------------------------------------
+
+
+def _general(
+    a: PlanArrays,
+    batch: Batch,
+    G: np.ndarray,
+    costs: Costs,
+    trades: list | None = None,
+    formed: dict | None = None,
+):
+    """Book by book: shares formed per config (rounded, capped), fills priced by the model.
+
+    ``trades``: a list that receives, for the batch's first config, one tuple per member of
+    every book: (book, member index, shares, entry fill, exit fill, entry commission, exit
+    commission, slippage rate) — the fills of the run (strategies.engines.fast_result).
+    ``formed``: a dict that receives the shares and slippage rates of every member, (configs,
+    members) each (the costs of a ruined config are counted from them)."""
+    n_cfg, K, n = len(batch), a.n_books, a.n_sessions
+    decision = np.empty((n_cfg, K))
+    pnl = np.zeros((n_cfg, K))
+    equity = np.repeat(batch.cash[:, None], n, axis=1)
+    tail = np.zeros((n_cfg, n + 1))
+    totals = {name: np.zeros(n_cfg) for name in ("commission", "slippage", "borrow", "notional")}
+    member_start = np.searchsorted(a.member_book, np.arange(K))
+    member_end = np.searchsorted(a.member_book, np.arange(K), side="right")
+    mp_start = np.searchsorted(a.mp_member, member_start)
+    impact = type(costs.slippage) is ImpactSlippage
+    cap = costs.max_participation
+    windows: dict[int, np.ndarray] = {}
+    level = np.zeros(n_cfg)
+    active: list[int] = []
+    c = batch.commission[:, None]
+    shares_of: list[np.ndarray] = []
+    slips_of: list[np.ndarray] = []
+    for k in range(K):
+        d = int(a.decision[k])
+        still = []
+        for j in active:
+            if a.last[j] <= d:
+                level += windows.pop(j)[:, -1]
+            else:
+                still.append(j)
+        active = still
+        partial = sum(
+            (windows[j][:, d - a.entry[j]] for j in active if a.entry[j] <= d),
+            start=np.zeros(n_cfg),
+        )
+        e_d = batch.cash + level + partial
+        decision[:, k] = e_d
+        ms, me = int(member_start[k]), int(member_end[k])
+        m = me - ms
+        L = int(a.end[k] - a.start[k] + 1)
+        # Ruined configs (equity <= 0 at the decision close) trade nothing.
+        q = (G[:, k] * np.where(e_d > 0, e_d, 0.0))[:, None] * a.units[None, ms:me]
+        if costs.rounding == "whole":
+            q = np.trunc(q)
+        adv = a.adv[ms:me]
+        if cap is not None:
+            limit = cap * adv[None, :]
+            over = np.abs(q) > limit
+            if over.any():
+                if costs.on_cap == "fail":
+                    cfg, j = np.argwhere(over)[0]
+                    raise ExecutionError(
+                        f"participation cap: {abs(q[cfg, j]):,.0f} shares of column "
+                        f"{int(a.member_col[ms + j])} at the open of session {int(a.entry[k])} "
+                        f"exceed {cap:g} x ADV {adv[j]:,.0f} (config {int(cfg)}); lower the "
+                        "gross, raise costs.max_participation, or set costs.on_cap = 'scale'"
+                    )
+                q = np.where(over, np.sign(q) * limit, q)
+        if impact:
+            slip = batch.half_spread[:, None] + batch.impact_k[:, None] * a.sigma[
+                None, ms:me
+            ] * np.sqrt(np.abs(q) / adv[None, :])
+        else:
+            slip = np.broadcast_to(batch.slippage[:, None], q.shape)
+        shares_of.append(q)
+        slips_of.append(np.broadcast_to(slip, q.shape))
+        sign = np.sign(q)
+        fill_in = a.open_entry[None, ms:me] * (1 + sign * slip)
+        fill_out = a.open_exit[None, ms:me] * (1 - sign * slip)
+        inside = (a.member_exit[ms:me] <= a.last[k])[None, :]
+        comm_in = c * np.abs(q * fill_in)
+        comm_out = np.where(inside, c * np.abs(q * fill_out), 0.0)
+        rows = slice(int(mp_start[k]), int(mp_start[k]) + m * L)
+        held = a.mp_close_held[rows].reshape(m, L)
+        b_rate = a.mp_borrow_rate[rows].reshape(m, L)
+        b_fixed = a.mp_borrow_fixed[rows].reshape(m, L)
+        sessions = a.entry[k] + np.arange(L)
+        step = (sessions[None, :] >= a.member_exit[ms:me, None]).astype(float)
+        aq = np.abs(q)
+        contribution = (
+            q @ held
+            - (q * fill_in + comm_in).sum(axis=1)[:, None]
+            + (np.where(inside, q * fill_out, 0.0) - comm_out) @ step
+            - batch.borrow[:, None] * (aq @ b_rate)
+            - aq @ b_fixed
+        )
+        windows[k] = contribution
+        active.append(k)
+        lo, last = int(a.entry[k]), int(a.last[k])
+        equity[:, lo : last + 1] += contribution
+        tail[:, last + 1] += contribution[:, -1]
+        pnl[:, k] = contribution[:, -1]
+        totals["commission"] += comm_in.sum(axis=1) + comm_out.sum(axis=1)
+        opens_in = a.open_entry[None, ms:me]
+        opens_out = np.where(inside, a.open_exit[None, ms:me], 0.0)
+        totals["slippage"] += (aq * slip * (opens_in + opens_out)).sum(axis=1)
+        totals["borrow"] += batch.borrow * (aq @ b_rate[:, -1]) + aq @ b_fixed[:, -1]
+        totals["notional"] += (np.abs(q * fill_in) + np.where(inside, np.abs(q * fill_out), 0)).sum(
+            axis=1
+        )
+        if trades is not None:
+            for j in range(m):
+                trades.append(
+                    (
+                        k,
+                        ms + j,
+                        float(q[0, j]),
+                        float(fill_in[0, j]),
+                        float(fill_out[0, j]),
+                        float(comm_in[0, j]),
+                        float(comm_out[0, j]),
+                        float(slip[0, j]),
+                    )
+                )
+    equity += np.cumsum(tail, axis=1)[:, :n]
+    if formed is not None:
+        formed["shares"] = np.concatenate(shares_of, axis=1) if shares_of else np.zeros((n_cfg, 0))
+        formed["slip"] = np.concatenate(slips_of, axis=1) if slips_of else np.zeros((n_cfg, 0))
+    return (
+        equity,
+        decision,
+        pnl,
+        totals["commission"],
+        totals["slippage"],
+        totals["borrow"],
+        totals["notional"],
+    )
+
+
+# -- ruin -------------------------------------------------------------------------------------
+
+
+def _with_ruin(
+    a, batch, G, equity, decision, pnl, commission, slippage, borrow, notional, formed=None
+):
+    """Hold each ruined config's equity at its first close <= 0 (or not a number): books
+    decided at or after it did not trade (their P&L is 0), and its costs count the fills and
+    fees up to that close only (:func:`_costs_until`)."""
+    bust = ~(equity > 0)
+    ruined = bust.any(axis=1)
+    ruined_on = np.where(ruined, bust.argmax(axis=1), -1)
+    for cfg in np.flatnonzero(ruined):
+        t = int(ruined_on[cfg])
+        equity[cfg, t + 1 :] = equity[cfg, t]
+        pnl[cfg, a.decision >= t] = 0.0
+        if formed is not None and len(formed["shares"]):
+            q, slip = formed["shares"][cfg], formed["slip"][cfg]
+        else:
+            q = G[cfg, a.member_book] * decision[cfg, a.member_book] * a.units
+            slip = np.full(len(q), batch.slippage[cfg])
+        values = _costs_until(a, t, q, slip, batch.commission[cfg], batch.borrow[cfg])
+        commission[cfg], slippage[cfg], borrow[cfg], notional[cfg] = values
+    return Evaluation(
+        arrays=a,
+        batch=batch,
+        equity=equity,
+        decision_equity=decision,
+        book_pnl=pnl,
+        commission=commission,
+        slippage_cost=slippage,
+        borrow_cost=borrow,
+        notional=notional,
+        ruined_on=ruined_on,
+    )
+
+
+def _costs_until(a: PlanArrays, t: int, q, slip, c: float, b: float):
+    """Commission, slippage, borrow and traded value of the fills and fees at opens up to the
+    close of ``t`` (a ruined config's: nothing trades after its ruin close)."""
+    book = a.member_book
+    entered = a.entry[book] <= t
+    exits = (a.member_exit <= a.last[book]) & (a.member_exit <= t)
+    sign = np.sign(q)
+    aq = np.abs(q)
+    fill_in = a.open_entry * (1 + sign * slip)
+    fill_out = a.open_exit * (1 - sign * slip)
+    value = np.where(entered, aq * fill_in, 0.0) + np.where(exits, aq * fill_out, 0.0)
+    slipped = np.where(entered, aq * slip * a.open_entry, 0.0)
+    slipped += np.where(exits, aq * slip * a.open_exit, 0.0)
+    # Borrow debited at the positions of each member's window up to t (cumulated per share).
+    fees = 0.0
+    for p in np.flatnonzero(entered & (q < 0)):
+        k = int(book[p])
+        position = min(t, int(a.last[k])) - int(a.entry[k])
+        row = int(np.searchsorted(a.mp_member, p)) + position
+        fees += aq[p] * (b * a.mp_borrow_rate[row] + a.mp_borrow_fixed[row])
+    notional = float(value.sum())
+    return c * notional, float(slipped.sum()), float(fees), notional

@@ -1,0 +1,38 @@
+"""Forked pools stop their workers when the consumer stops, instead of running the queue out."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backtests import process_pool
+from backtests.process_pool import ignore_interrupts, run_forked
+
+
+def _slow(task: int) -> int:
+    time.sleep(0.2)
+    return task
+
+
+def test_results_are_every_task():
+    out = sorted(run_forked(_slow, range(6), 2, ignore_interrupts))
+    assert out == list(range(6))
+
+
+def test_an_interrupt_terminates_the_workers_and_cancels_the_queue(monkeypatch):
+    pools = []
+    real = process_pool.ProcessPoolExecutor
+
+    def recording(*args, **kwargs):
+        pools.append(real(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(process_pool, "ProcessPoolExecutor", recording)
+    results = run_forked(_slow, range(10_000), 2, ignore_interrupts)
+    next(results)
+    processes = list(pools[0]._processes.values())
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt)
+    # 10,000 queued tasks of 0.2 s would take over 15 minutes: the workers were terminated.
+    assert processes and not any(p.is_alive() for p in processes)
