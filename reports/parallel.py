@@ -16,6 +16,7 @@ tasks run in this process, one after the other.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import signal
@@ -55,10 +56,34 @@ def _payload(ok: bool, value: Any) -> bytes:
         return pickle.dumps((False, fallback))
 
 
-def _child(task: Task, write_fd: int) -> None:
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux (looked up once, in the parent, before any fork), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies: a command killed with SIGKILL
+    must not leave renderers writing into its staging folder while the next run removes it."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _child(task: Task, write_fd: int, parent: int) -> None:
     """Run in the forked child: never returns."""
     code = 0
     try:
+        _die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             data = _payload(True, task())
@@ -79,10 +104,12 @@ class _Running:
     def __init__(self, name: str, task: Task) -> None:
         self.name = name
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
+        _prctl()  # looked up before the fork, once
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child (coverage cannot see it)
             os.close(read_fd)
-            _child(task, write_fd)
+            _child(task, write_fd, parent)
         os.close(write_fd)
         self.pid = pid
         self.read_fd = read_fd

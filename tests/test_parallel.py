@@ -17,9 +17,18 @@ from reports.run_folder import write_run_folder
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
+def _refuse(*_args):
+    raise TypeError("cannot rebuild this exception")
+
+
 class _Unpicklable(Exception):
-    def __init__(self, a, b):  # pickle calls __init__(*args) with one argument: fails
+    """An exception that pickles but cannot be unpickled (as some libraries' are)."""
+
+    def __init__(self, a, b):
         super().__init__(f"{a}/{b}")
+
+    def __reduce__(self):
+        return (_refuse, self.args)
 
 
 def test_results_by_name_from_children():
@@ -115,3 +124,41 @@ def test_in_place_commit_concurrent_equals_sequential(tmp_path, monkeypatch):
     for name in [*files, "manifest.json"]:
         assert (tmp_path / "par" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes()
     assert sorted(p.name for p in (tmp_path / "par").iterdir()) == sorted([*files, "manifest.json"])
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """A command SIGKILLed while its renderers run leaves no renderer behind (Linux)."""
+    if os.uname().sysname != "Linux":
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    code = f"""
+import os, time
+from reports.parallel import run_concurrently
+def slow():
+    with open({str(pids)!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+    time.sleep(60)
+run_concurrently({{"a": slow, "b": slow}}, 2)
+"""
+    repo = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(repo)}
+    )
+    while not (pids.exists() and len(pids.read_text().split()) == 2):
+        assert process.poll() is None
+        time.sleep(0.05)
+    children = [int(p) for p in pids.read_text().split()]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    for pid in children:  # the kernel kills them at once; wait for it, without a deadline
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
