@@ -113,8 +113,8 @@ def evidence(
 
 
 def _write(result: Evidence, out_dir: Path | None, window, draws: int, seed: int) -> Path:
-    from backtests.provenance import package_versions
     from backtests.cli.evidence_parts import evidence_document, report_sections
+    from backtests.provenance import package_versions
     from reports.evidence_report import verdict_table, write_evidence
 
     config = result.target.config
