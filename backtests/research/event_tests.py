@@ -178,32 +178,63 @@ def _rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
     return np.where(gaps == 0, sums, np.nan)
 
 
+PAIR_BLOCK = 128  # rows of incomplete events compared with every event at a time
+
+
 def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30) -> float:
     """rbar: the mean over pairs of events of the correlation of their ``length``-day rolling
     sums of estimation residuals, in event time, over the positions both have (pairs with fewer
-    than ``min_overlap`` common positions are left out). NaN with fewer than two events."""
+    than ``min_overlap`` common positions are left out). NaN with fewer than two events.
+
+    Linear in the number of events, not quadratic: for two events whose sums are complete (the
+    usual case) the correlation is z_i . z_j with z the centred rows scaled to unit length, so
+    the sum over all such pairs is (|sum_i z_i|^2 - sum_i |z_i|^2) / 2, one pass over the
+    events x positions matrix. Only the pairs that involve an event with a gap are computed one
+    by one (pairwise-complete moments by matrix products, ``PAIR_BLOCK`` such events at a time,
+    so memory stays at PAIR_BLOCK x events). The value is the mean over every pair, as a loop
+    over pairs gives it (to rounding), with no sampling.
+    """
     s = _rolling_sums(est_ar, length)
-    n = len(s)
-    if n < 2 or s.shape[1] == 0:
+    n, width = s.shape
+    if n < 2 or width == 0:
         return float("nan")
-    ok = np.isfinite(s).astype(float)
-    z = np.where(ok > 0, s, 0.0)
-    # Pairwise-complete moments by matrix products: each pair (i, j) over the positions both have.
-    count = ok @ ok.T
-    sum_i = z @ ok.T  # sum of s_i over the common positions of (i, j)
-    sum_j = sum_i.T
-    sq_i = (z * z) @ ok.T
-    sq_j = sq_i.T
-    cross = z @ z.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = cross - sum_i * sum_j / count
-        var_i = sq_i - sum_i**2 / count
-        var_j = sq_j - sum_j**2 / count
-        r = cov / np.sqrt(var_i * var_j)
-    upper = np.triu_indices(n, k=1)
-    values = r[upper]
-    keep = (count[upper] >= min_overlap) & np.isfinite(values)
-    return float(values[keep].mean()) if keep.any() else float("nan")
+    ok = np.isfinite(s)
+    complete = ok.all(axis=1)
+    total, pairs = 0.0, 0
+    if width >= min_overlap:
+        dev = s[complete] - s[complete].mean(axis=1, keepdims=True)
+        norm = np.sqrt((dev * dev).sum(axis=1))
+        z = dev[norm > 0] / norm[norm > 0, None]  # a constant row has no correlation
+        if len(z) >= 2:
+            column = z.sum(axis=0)
+            total += float(column @ column - (z * z).sum()) / 2.0
+            pairs += len(z) * (len(z) - 1) // 2
+    partial = np.flatnonzero(~complete)
+    if partial.size:
+        okf = ok.astype(float)
+        zf = np.where(ok, s, 0.0)
+        for lo in range(0, partial.size, PAIR_BLOCK):
+            rows = partial[lo : lo + PAIR_BLOCK]
+            a_ok, a = okf[rows], zf[rows]
+            # Pairwise-complete moments of (row, every event) over the positions both have.
+            count = a_ok @ okf.T
+            sum_a = a @ okf.T
+            sum_b = a_ok @ zf.T
+            sq_a = (a * a) @ okf.T
+            sq_b = a_ok @ (zf * zf).T
+            cross = a @ zf.T
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cov = cross - sum_a * sum_b / count
+                var_a = sq_a - sum_a**2 / count
+                var_b = sq_b - sum_b**2 / count
+                r = cov / np.sqrt(var_a * var_b)
+            # Each pair once: with a complete event, or with a later incomplete one.
+            other = np.arange(n)[None, :]
+            once = complete[None, :] | (~complete[None, :] & (other > rows[:, None]))
+            keep = once & (count >= min_overlap) & np.isfinite(r)
+            total += float(r[keep].sum())
+            pairs += int(keep.sum())
+    return total / pairs if pairs else float("nan")
 
 
 def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
