@@ -179,9 +179,12 @@ def _rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
 
 
 PAIR_BLOCK = 128  # rows of incomplete events compared with every event at a time
+CONSTANT = 1e-5  # a row whose spread is below this share of its size counts as constant
 
 
-def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30) -> float:
+def mean_correlation(
+    est_ar: np.ndarray, length: int = 1, min_overlap: int = 30, sums: np.ndarray | None = None
+) -> float:
     """rbar: the mean over pairs of events of the correlation of their ``length``-day rolling
     sums of estimation residuals, in event time, over the positions both have (pairs with fewer
     than ``min_overlap`` common positions are left out). NaN with fewer than two events.
@@ -192,9 +195,10 @@ def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30)
     events x positions matrix. Only the pairs that involve an event with a gap are computed one
     by one (pairwise-complete moments by matrix products, ``PAIR_BLOCK`` such events at a time,
     so memory stays at PAIR_BLOCK x events). The value is the mean over every pair, as a loop
-    over pairs gives it (to rounding), with no sampling.
+    over pairs gives it (to rounding), with no sampling. ``sums``: ``_rolling_sums(est_ar,
+    length)``, when the caller has it already.
     """
-    s = _rolling_sums(est_ar, length)
+    s = _rolling_sums(est_ar, length) if sums is None else sums
     n, width = s.shape
     if n < 2 or width == 0:
         return float("nan")
@@ -202,13 +206,17 @@ def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30)
     complete = ok.all(axis=1)
     total, pairs = 0.0, 0
     if width >= min_overlap:
-        dev = s[complete] - s[complete].mean(axis=1, keepdims=True)
-        norm = np.sqrt((dev * dev).sum(axis=1))
-        z = dev[norm > 0] / norm[norm > 0, None]  # a constant row has no correlation
-        if len(z) >= 2:
-            column = z.sum(axis=0)
-            total += float(column @ column - (z * z).sum()) / 2.0
-            pairs += len(z) * (len(z) - 1) // 2
+        rows = s if complete.all() else s[complete]
+        dev = rows - rows.mean(axis=1, keepdims=True)
+        norm = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+        # A constant row has no correlation (its deviations are rounding noise).
+        varies = norm > CONSTANT * np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        used = int(varies.sum())
+        if used >= 2:
+            # sum_i z_i with z_i = dev_i / |dev_i|; each |z_i|^2 is 1.
+            column = np.where(varies, 1.0 / np.where(varies, norm, 1.0), 0.0) @ dev
+            total += float(column @ column - used) / 2.0
+            pairs += used * (used - 1) // 2
     partial = np.flatnonzero(~complete)
     if partial.size:
         okf = ok.astype(float)
@@ -231,10 +239,36 @@ def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30)
             # Each pair once: with a complete event, or with a later incomplete one.
             other = np.arange(n)[None, :]
             once = complete[None, :] | (~complete[None, :] & (other > rows[:, None]))
-            keep = once & (count >= min_overlap) & np.isfinite(r)
+            varies = (var_a > CONSTANT**2 * sq_a) & (var_b > CONSTANT**2 * sq_b)
+            keep = once & (count >= min_overlap) & varies & np.isfinite(r)
             total += float(r[keep].sum())
             pairs += int(keep.sum())
     return total / pairs if pairs else float("nan")
+
+
+def unit_rows(sums: np.ndarray, min_overlap: int = 30) -> np.ndarray | None:
+    """Each row of ``sums`` centred and scaled to unit length (a constant row: zeros), so that
+    the correlation of two events is the dot product of their rows; None when some row has a
+    gap or the rows are shorter than ``min_overlap`` (then use :func:`mean_correlation`)."""
+    if sums.shape[1] < min_overlap or not np.isfinite(sums).all():
+        return None
+    dev = sums - sums.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+    varies = norm > CONSTANT * np.sqrt(np.einsum("ij,ij->i", sums, sums))
+    return dev * np.where(varies, 1.0 / np.where(varies, norm, 1.0), 0.0)[:, None]
+
+
+def signed_mean_correlation(unit: np.ndarray, weights: np.ndarray) -> float:
+    """rbar of the events with a non-zero weight (their rows of ``unit``, from
+    :func:`unit_rows`, times the weight, +1 or -1): (|sum_i w_i z_i|^2 - N) / (N (N - 1)) over
+    the N of them whose row is not constant; one product over the events, whatever the group.
+    Equals :func:`mean_correlation` of the signed residuals of the group (to rounding)."""
+    w = np.asarray(weights, dtype=float)
+    used = int(((w != 0) & (np.abs(unit).sum(axis=1) > 0)).sum())
+    if used < 2:
+        return float("nan")
+    column = w @ unit
+    return float(column @ column - used) / (used * (used - 1))
 
 
 def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,12 +284,33 @@ def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.nda
     return adjusted, p
 
 
-def kp_test(arrays: EventArrays, min_overlap: int = 30) -> dict[str, np.ndarray]:
-    """BMP and KP for every k: ``bmp_t, bmp_p, rbar, kp_t, kp_p`` (arrays of length L)."""
+def estimation_sums(est_ar: np.ndarray, horizons: int) -> list[np.ndarray]:
+    """``_rolling_sums(est_ar, k + 1)`` for k = 0..horizons-1: what :func:`kp_test` and
+    :func:`generalized_sign_test` compute from the estimation residuals. Rows can be subset and
+    multiplied by a sign afterwards (the sums of s x e are s x the sums of e, exactly), so a
+    caller testing several groups of the same events computes them once."""
+    return [_rolling_sums(est_ar, k + 1) for k in range(horizons)]
+
+
+def kp_test(
+    arrays: EventArrays,
+    min_overlap: int = 30,
+    est_sums: list[np.ndarray] | None = None,
+    rbar: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """BMP and KP for every k: ``bmp_t, bmp_p, rbar, kp_t, kp_p`` (arrays of length L).
+    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, when the caller has them;
+    ``rbar``: the mean correlations per k, when the caller has computed them (e.g. by
+    :func:`signed_mean_correlation`)."""
     t, p = bmp_test(arrays)
-    rbar = np.array(
-        [mean_correlation(arrays.est_ar, k + 1, min_overlap) for k in range(arrays.horizons)]
-    )
+    if rbar is None:
+        sums = est_sums or estimation_sums(arrays.est_ar, arrays.horizons)
+        rbar = np.array(
+            [
+                mean_correlation(arrays.est_ar, k + 1, min_overlap, sums[k])
+                for k in range(arrays.horizons)
+            ]
+        )
     kp_t, kp_p = kolari_pynnonen(t, arrays.n, rbar)
     return {"bmp_t": t, "bmp_p": p, "rbar": rbar, "kp_t": kp_t, "kp_p": kp_p}
 
@@ -302,16 +357,21 @@ def corrado_rank_test(arrays: EventArrays, iid: bool = False) -> tuple[np.ndarra
     return z, p
 
 
-def generalized_sign_test(arrays: EventArrays, iid: bool = False) -> dict[str, np.ndarray]:
+def generalized_sign_test(
+    arrays: EventArrays, iid: bool = False, est_sums: list[np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Cowan (1992) generalized sign test for CAR(0, k): ``n, n_positive, p_hat, z, p``.
-    ``iid=True`` uses Cowan's daily p_hat for every k instead of the L-day rolling sums'."""
+    ``iid=True`` uses Cowan's daily p_hat for every k instead of the L-day rolling sums'.
+    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, when the caller has them."""
+    if est_sums is None:
+        est_sums = estimation_sums(arrays.est_ar, 1 if iid else arrays.horizons)
     car = np.cumsum(_as_float(arrays.event_ar), axis=1)
     horizons = arrays.horizons
     n = np.isfinite(car).sum(axis=0)
     positive = (car > 0).sum(axis=0)
     p_hat = np.full(horizons, np.nan)
     for k in range(horizons):
-        sums = _rolling_sums(arrays.est_ar, 1 if iid else k + 1)
+        sums = est_sums[0 if iid else k]
         ok = np.isfinite(sums)
         counts = ok.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
