@@ -25,6 +25,8 @@ from backtests.research.event_tests import (
     estimation_sums,
     generalized_sign_test,
     kp_test,
+    positive_shares,
+    rolling_sums,
     signed_mean_correlation,
     unit_rows,
 )
@@ -85,17 +87,18 @@ def group_inference(
     min_overlap: int = 30,
     est_sums: list[np.ndarray] | None = None,
     rbar: np.ndarray | None = None,
+    p_hat: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per k = 0..L-1 for the events of ``arrays`` signed by ``signs``; ``day0`` their
     day-0 session indices into the daily series ``y`` (basket) and ``x`` (benchmark).
-    ``est_sums``: ``estimation_sums`` of the *signed* residuals, and ``rbar`` the group's mean
-    correlations per k, when the caller has them."""
+    ``est_sums``: ``estimation_sums`` of the *signed* residuals, ``rbar`` the group's mean
+    correlations and ``p_hat`` its generalized-sign p_hat per k, when the caller has them."""
     signed = apply_signs(arrays, signs)
-    if est_sums is None:
+    if est_sums is None and (rbar is None or p_hat is None):
         est_sums = estimation_sums(signed.est_ar, signed.horizons)
     kp = kp_test(signed, min_overlap, est_sums, rbar)
     rank_z, rank_p = corrado_rank_test(signed)
-    sign = generalized_sign_test(signed, est_sums=est_sums)
+    sign = generalized_sign_test(signed, est_sums=est_sums, p_hat=p_hat)
     out = []
     for k in range(arrays.horizons):
         ct = calendar_time_test(y, x, day0, signs, k, exclude=exclude)
@@ -140,35 +143,38 @@ def inference_table(
     used events in the order of ``day0``, ``direction`` and ``category``."""
     day0 = np.asarray(day0, dtype=np.int64)
     rows: list[dict[str, Any]] = []
-    # The rolling sums of the estimation residuals, once for every group: a group's are a
-    # subset of the rows times the signs (exactly the sums of its signed residuals).
-    sums = estimation_sums(arrays.est_ar, arrays.horizons)
     groups = event_groups(direction, category)
-    # rbar of every group from one product per group and k when no event has a gap (linear in
-    # events; one k's unit rows in memory at a time). None: kp_test computes it pair by pair.
+    # From the rolling sums of the estimation residuals, one k at a time (bounded memory), every
+    # group's rbar (one product per group when no event has a gap: linear in events) and p_hat
+    # (each event's share of positive sums, or of negative ones when its sign is -1). A group
+    # whose rbar cannot be had that way (a gap) gets it from kp_test, pair by pair.
     group_rbar: list[np.ndarray | None] = [np.full(arrays.horizons, np.nan) for _ in groups]
-    for k, block in enumerate(sums):
+    group_p_hat = [np.full(arrays.horizons, np.nan) for _ in groups]
+    for k in range(arrays.horizons):
+        block = rolling_sums(arrays.est_ar, k + 1)
         unit = unit_rows(block, min_overlap)
+        varies = None if unit is None else unit.any(axis=1)
+        above, below, counts = positive_shares(block)
         for g, (_, _, members, signs) in enumerate(groups):
+            share = np.where(signs > 0, above[members], below[members])[counts[members] > 0]
+            if share.size:
+                group_p_hat[g][k] = share.mean()
             if unit is None:
                 group_rbar[g] = None
             elif group_rbar[g] is not None:
                 weights = np.zeros(len(day0))
                 weights[members] = signs
-                group_rbar[g][k] = signed_mean_correlation(unit, weights)
-    for (group, value, members, signs), rbar in zip(groups, group_rbar, strict=True):
+                group_rbar[g][k] = signed_mean_correlation(unit, weights, varies)
+        del block, unit
+    for (group, value, members, signs), rbar, p_hat in zip(
+        groups, group_rbar, group_p_hat, strict=True
+    ):
         exclude = None
         if group in ("direction", "category"):
             others = np.setdiff1d(np.arange(len(day0)), members)
             # A session of another event's window [day0, day0 + post] never enters the baseline.
             exclude = windows_mask(len(y), day0[others], arrays.horizons - 1)
             exclude &= ~windows_mask(len(y), day0[members], arrays.horizons - 1)
-        if len(members) == len(day0) and (signs == 1).all():
-            group_sums = sums
-        elif (signs == 1).all():
-            group_sums = [block[members] for block in sums]
-        else:
-            group_sums = [block[members] * signs[:, None] for block in sums]
         for row in group_inference(
             arrays.subset(members),
             signs,
@@ -177,8 +183,9 @@ def inference_table(
             x,
             exclude,
             min_overlap,
-            group_sums,
+            None,
             rbar,
+            p_hat,
         ):
             rows.append({"group": group, "value": value, **row})
     return pd.DataFrame(rows, columns=list(INFERENCE_COLUMNS))

@@ -258,16 +258,21 @@ def unit_rows(sums: np.ndarray, min_overlap: int = 30) -> np.ndarray | None:
     return dev * np.where(varies, 1.0 / np.where(varies, norm, 1.0), 0.0)[:, None]
 
 
-def signed_mean_correlation(unit: np.ndarray, weights: np.ndarray) -> float:
+def signed_mean_correlation(
+    unit: np.ndarray, weights: np.ndarray, varies: np.ndarray | None = None
+) -> float:
     """rbar of the events with a non-zero weight (their rows of ``unit``, from
     :func:`unit_rows`, times the weight, +1 or -1): (|sum_i w_i z_i|^2 - N) / (N (N - 1)) over
     the N of them whose row is not constant; one product over the events, whatever the group.
-    Equals :func:`mean_correlation` of the signed residuals of the group (to rounding)."""
+    Equals :func:`mean_correlation` of the signed residuals of the group (to rounding).
+    ``varies``: ``unit.any(axis=1)`` (the rows that are not constant), when the caller has it."""
     w = np.asarray(weights, dtype=float)
-    used = int(((w != 0) & (np.abs(unit).sum(axis=1) > 0)).sum())
+    if varies is None:
+        varies = unit.any(axis=1)
+    used = int(((w != 0) & varies).sum())
     if used < 2:
         return float("nan")
-    column = w @ unit
+    column = np.einsum("i,ij->j", w, unit)  # not BLAS gemv: its threads cost more here
     return float(column @ column - used) / (used * (used - 1))
 
 
@@ -282,6 +287,11 @@ def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.nda
     adjusted = np.where(ok, t * np.where(ok, factor, 0.0), np.nan)
     p = np.where(np.isfinite(adjusted), 2 * stats.t.sf(np.abs(adjusted), max(n - 1, 1)), np.nan)
     return adjusted, p
+
+
+def rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
+    """Sums over ``length`` consecutive columns of each row, NaN where one of them is."""
+    return _rolling_sums(a, length)
 
 
 def estimation_sums(est_ar: np.ndarray, horizons: int) -> list[np.ndarray]:
@@ -357,28 +367,39 @@ def corrado_rank_test(arrays: EventArrays, iid: bool = False) -> tuple[np.ndarra
     return z, p
 
 
+def positive_shares(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event (row of ``sums``): the share of its finite values above 0, below 0, and how
+    many are finite; what p_hat averages (the share below 0 is the share above 0 of the
+    event's residuals times -1)."""
+    ok = np.isfinite(sums)
+    counts = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums > 0).sum(axis=1) / counts, (sums < 0).sum(axis=1) / counts, counts
+
+
 def generalized_sign_test(
-    arrays: EventArrays, iid: bool = False, est_sums: list[np.ndarray] | None = None
+    arrays: EventArrays,
+    iid: bool = False,
+    est_sums: list[np.ndarray] | None = None,
+    p_hat: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Cowan (1992) generalized sign test for CAR(0, k): ``n, n_positive, p_hat, z, p``.
     ``iid=True`` uses Cowan's daily p_hat for every k instead of the L-day rolling sums'.
-    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, when the caller has them."""
-    if est_sums is None:
-        est_sums = estimation_sums(arrays.est_ar, 1 if iid else arrays.horizons)
+    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, or ``p_hat`` itself (per k),
+    when the caller has them."""
     car = np.cumsum(_as_float(arrays.event_ar), axis=1)
     horizons = arrays.horizons
     n = np.isfinite(car).sum(axis=0)
     positive = (car > 0).sum(axis=0)
-    p_hat = np.full(horizons, np.nan)
-    for k in range(horizons):
-        sums = est_sums[0 if iid else k]
-        ok = np.isfinite(sums)
-        counts = ok.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = (sums > 0).sum(axis=1) / counts
-        share = share[counts > 0]
-        if share.size:
-            p_hat[k] = share.mean()
+    if p_hat is None:
+        if est_sums is None:
+            est_sums = estimation_sums(arrays.est_ar, 1 if iid else horizons)
+        p_hat = np.full(horizons, np.nan)
+        for k in range(horizons):
+            share, _, counts = positive_shares(est_sums[0 if iid else k])
+            share = share[counts > 0]
+            if share.size:
+                p_hat[k] = share.mean()
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (positive - n * p_hat) / np.sqrt(n * p_hat * (1 - p_hat))
     z = np.where((n > 0) & (p_hat > 0) & (p_hat < 1), z, np.nan)
