@@ -158,7 +158,7 @@ def _print_summary(study, seconds: float, folder: Path) -> None:
     out.print(table)
     out.print(_overlap_table(study.summary, h))
     out.print(
-        "signed: CAR x direction. Overlapping windows make p (t) too small: trust KP "
+        "signed: CAR x direction. Overlapping windows can make p (t) too small: trust KP "
         "(Kolari-Pynnonen, with rbar) and HAC (calendar time, Newey-West) first; rank and g.sign "
         "are robust to fat tails (summary.csv has every k)."
     )
