@@ -22,8 +22,13 @@ from backtests.research.event_tests import (
     EventArrays,
     apply_signs,
     corrado_rank_test,
+    estimation_sums,
     generalized_sign_test,
     kp_test,
+    positive_shares,
+    rolling_sums,
+    signed_mean_correlation,
+    unit_rows,
 )
 
 INFERENCE_COLUMNS = (
@@ -80,13 +85,20 @@ def group_inference(
     x: np.ndarray,
     exclude: np.ndarray | None = None,
     min_overlap: int = 30,
+    est_sums: list[np.ndarray] | None = None,
+    rbar: np.ndarray | None = None,
+    p_hat: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per k = 0..L-1 for the events of ``arrays`` signed by ``signs``; ``day0`` their
-    day-0 session indices into the daily series ``y`` (basket) and ``x`` (benchmark)."""
+    day-0 session indices into the daily series ``y`` (basket) and ``x`` (benchmark).
+    ``est_sums``: ``estimation_sums`` of the *signed* residuals, ``rbar`` the group's mean
+    correlations and ``p_hat`` its generalized-sign p_hat per k, when the caller has them."""
     signed = apply_signs(arrays, signs)
-    kp = kp_test(signed, min_overlap)
+    if est_sums is None and (rbar is None or p_hat is None):
+        est_sums = estimation_sums(signed.est_ar, signed.horizons)
+    kp = kp_test(signed, min_overlap, est_sums, rbar)
     rank_z, rank_p = corrado_rank_test(signed)
-    sign = generalized_sign_test(signed)
+    sign = generalized_sign_test(signed, est_sums=est_sums, p_hat=p_hat)
     out = []
     for k in range(arrays.horizons):
         ct = calendar_time_test(y, x, day0, signs, k, exclude=exclude)
@@ -131,7 +143,32 @@ def inference_table(
     used events in the order of ``day0``, ``direction`` and ``category``."""
     day0 = np.asarray(day0, dtype=np.int64)
     rows: list[dict[str, Any]] = []
-    for group, value, members, signs in event_groups(direction, category):
+    groups = event_groups(direction, category)
+    # From the rolling sums of the estimation residuals, one k at a time (bounded memory), every
+    # group's rbar (one product per group when no event has a gap: linear in events) and p_hat
+    # (each event's share of positive sums, or of negative ones when its sign is -1). A group
+    # whose rbar cannot be had that way (a gap) gets it from kp_test, pair by pair.
+    group_rbar: list[np.ndarray | None] = [np.full(arrays.horizons, np.nan) for _ in groups]
+    group_p_hat = [np.full(arrays.horizons, np.nan) for _ in groups]
+    for k in range(arrays.horizons):
+        block = rolling_sums(arrays.est_ar, k + 1)
+        unit = unit_rows(block, min_overlap)
+        varies = None if unit is None else unit.any(axis=1)
+        above, below, counts = positive_shares(block)
+        for g, (_, _, members, signs) in enumerate(groups):
+            share = np.where(signs > 0, above[members], below[members])[counts[members] > 0]
+            if share.size:
+                group_p_hat[g][k] = share.mean()
+            if unit is None:
+                group_rbar[g] = None
+            elif group_rbar[g] is not None:
+                weights = np.zeros(len(day0))
+                weights[members] = signs
+                group_rbar[g][k] = signed_mean_correlation(unit, weights, varies)
+        del block, unit
+    for (group, value, members, signs), rbar, p_hat in zip(
+        groups, group_rbar, group_p_hat, strict=True
+    ):
         exclude = None
         if group in ("direction", "category"):
             others = np.setdiff1d(np.arange(len(day0)), members)
@@ -139,7 +176,16 @@ def inference_table(
             exclude = windows_mask(len(y), day0[others], arrays.horizons - 1)
             exclude &= ~windows_mask(len(y), day0[members], arrays.horizons - 1)
         for row in group_inference(
-            arrays.subset(members), signs, day0[members], y, x, exclude, min_overlap
+            arrays.subset(members),
+            signs,
+            day0[members],
+            y,
+            x,
+            exclude,
+            min_overlap,
+            None,
+            rbar,
+            p_hat,
         ):
             rows.append({"group": group, "value": value, **row})
     return pd.DataFrame(rows, columns=list(INFERENCE_COLUMNS))

@@ -178,32 +178,102 @@ def _rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
     return np.where(gaps == 0, sums, np.nan)
 
 
-def mean_correlation(est_ar: np.ndarray, length: int = 1, min_overlap: int = 30) -> float:
+PAIR_BLOCK = 128  # rows of incomplete events compared with every event at a time
+CONSTANT = 1e-5  # a row whose spread is below this share of its size counts as constant
+
+
+def mean_correlation(
+    est_ar: np.ndarray, length: int = 1, min_overlap: int = 30, sums: np.ndarray | None = None
+) -> float:
     """rbar: the mean over pairs of events of the correlation of their ``length``-day rolling
     sums of estimation residuals, in event time, over the positions both have (pairs with fewer
-    than ``min_overlap`` common positions are left out). NaN with fewer than two events."""
-    s = _rolling_sums(est_ar, length)
-    n = len(s)
-    if n < 2 or s.shape[1] == 0:
+    than ``min_overlap`` common positions are left out). NaN with fewer than two events.
+
+    Linear in the number of events, not quadratic: for two events whose sums are complete (the
+    usual case) the correlation is z_i . z_j with z the centred rows scaled to unit length, so
+    the sum over all such pairs is (|sum_i z_i|^2 - sum_i |z_i|^2) / 2, one pass over the
+    events x positions matrix. Only the pairs that involve an event with a gap are computed one
+    by one (pairwise-complete moments by matrix products, ``PAIR_BLOCK`` such events at a time,
+    so memory stays at PAIR_BLOCK x events). The value is the mean over every pair, as a loop
+    over pairs gives it (to rounding), with no sampling. ``sums``: ``_rolling_sums(est_ar,
+    length)``, when the caller has it already.
+    """
+    s = _rolling_sums(est_ar, length) if sums is None else sums
+    n, width = s.shape
+    if n < 2 or width == 0:
         return float("nan")
-    ok = np.isfinite(s).astype(float)
-    z = np.where(ok > 0, s, 0.0)
-    # Pairwise-complete moments by matrix products: each pair (i, j) over the positions both have.
-    count = ok @ ok.T
-    sum_i = z @ ok.T  # sum of s_i over the common positions of (i, j)
-    sum_j = sum_i.T
-    sq_i = (z * z) @ ok.T
-    sq_j = sq_i.T
-    cross = z @ z.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = cross - sum_i * sum_j / count
-        var_i = sq_i - sum_i**2 / count
-        var_j = sq_j - sum_j**2 / count
-        r = cov / np.sqrt(var_i * var_j)
-    upper = np.triu_indices(n, k=1)
-    values = r[upper]
-    keep = (count[upper] >= min_overlap) & np.isfinite(values)
-    return float(values[keep].mean()) if keep.any() else float("nan")
+    ok = np.isfinite(s)
+    complete = ok.all(axis=1)
+    total, pairs = 0.0, 0
+    if width >= min_overlap:
+        rows = s if complete.all() else s[complete]
+        dev = rows - rows.mean(axis=1, keepdims=True)
+        norm = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+        # A constant row has no correlation (its deviations are rounding noise).
+        varies = norm > CONSTANT * np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        used = int(varies.sum())
+        if used >= 2:
+            # sum_i z_i with z_i = dev_i / |dev_i|; each |z_i|^2 is 1.
+            column = np.where(varies, 1.0 / np.where(varies, norm, 1.0), 0.0) @ dev
+            total += float(column @ column - used) / 2.0
+            pairs += used * (used - 1) // 2
+    partial = np.flatnonzero(~complete)
+    if partial.size:
+        okf = ok.astype(float)
+        zf = np.where(ok, s, 0.0)
+        for lo in range(0, partial.size, PAIR_BLOCK):
+            rows = partial[lo : lo + PAIR_BLOCK]
+            a_ok, a = okf[rows], zf[rows]
+            # Pairwise-complete moments of (row, every event) over the positions both have.
+            count = a_ok @ okf.T
+            sum_a = a @ okf.T
+            sum_b = a_ok @ zf.T
+            sq_a = (a * a) @ okf.T
+            sq_b = a_ok @ (zf * zf).T
+            cross = a @ zf.T
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cov = cross - sum_a * sum_b / count
+                var_a = sq_a - sum_a**2 / count
+                var_b = sq_b - sum_b**2 / count
+                r = cov / np.sqrt(var_a * var_b)
+            # Each pair once: with a complete event, or with a later incomplete one.
+            other = np.arange(n)[None, :]
+            once = complete[None, :] | (~complete[None, :] & (other > rows[:, None]))
+            varies = (var_a > CONSTANT**2 * sq_a) & (var_b > CONSTANT**2 * sq_b)
+            keep = once & (count >= min_overlap) & varies & np.isfinite(r)
+            total += float(r[keep].sum())
+            pairs += int(keep.sum())
+    return total / pairs if pairs else float("nan")
+
+
+def unit_rows(sums: np.ndarray, min_overlap: int = 30) -> np.ndarray | None:
+    """Each row of ``sums`` centred and scaled to unit length (a constant row: zeros), so that
+    the correlation of two events is the dot product of their rows; None when some row has a
+    gap or the rows are shorter than ``min_overlap`` (then use :func:`mean_correlation`)."""
+    if sums.shape[1] < min_overlap or not np.isfinite(sums).all():
+        return None
+    dev = sums - sums.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+    varies = norm > CONSTANT * np.sqrt(np.einsum("ij,ij->i", sums, sums))
+    return dev * np.where(varies, 1.0 / np.where(varies, norm, 1.0), 0.0)[:, None]
+
+
+def signed_mean_correlation(
+    unit: np.ndarray, weights: np.ndarray, varies: np.ndarray | None = None
+) -> float:
+    """rbar of the events with a non-zero weight (their rows of ``unit``, from
+    :func:`unit_rows`, times the weight, +1 or -1): (|sum_i w_i z_i|^2 - N) / (N (N - 1)) over
+    the N of them whose row is not constant; one product over the events, whatever the group.
+    Equals :func:`mean_correlation` of the signed residuals of the group (to rounding).
+    ``varies``: ``unit.any(axis=1)`` (the rows that are not constant), when the caller has it."""
+    w = np.asarray(weights, dtype=float)
+    if varies is None:
+        varies = unit.any(axis=1)
+    used = int(((w != 0) & varies).sum())
+    if used < 2:
+        return float("nan")
+    column = np.einsum("i,ij->j", w, unit)  # not BLAS gemv: its threads cost more here
+    return float(column @ column - used) / (used * (used - 1))
 
 
 def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,12 +289,38 @@ def kolari_pynnonen(t_bmp: np.ndarray, n: int, rbar: np.ndarray) -> tuple[np.nda
     return adjusted, p
 
 
-def kp_test(arrays: EventArrays, min_overlap: int = 30) -> dict[str, np.ndarray]:
-    """BMP and KP for every k: ``bmp_t, bmp_p, rbar, kp_t, kp_p`` (arrays of length L)."""
+def rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
+    """Sums over ``length`` consecutive columns of each row, NaN where one of them is."""
+    return _rolling_sums(a, length)
+
+
+def estimation_sums(est_ar: np.ndarray, horizons: int) -> list[np.ndarray]:
+    """``_rolling_sums(est_ar, k + 1)`` for k = 0..horizons-1: what :func:`kp_test` and
+    :func:`generalized_sign_test` compute from the estimation residuals. Rows can be subset and
+    multiplied by a sign afterwards (the sums of s x e are s x the sums of e, exactly), so a
+    caller testing several groups of the same events computes them once."""
+    return [_rolling_sums(est_ar, k + 1) for k in range(horizons)]
+
+
+def kp_test(
+    arrays: EventArrays,
+    min_overlap: int = 30,
+    est_sums: list[np.ndarray] | None = None,
+    rbar: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """BMP and KP for every k: ``bmp_t, bmp_p, rbar, kp_t, kp_p`` (arrays of length L).
+    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, when the caller has them;
+    ``rbar``: the mean correlations per k, when the caller has computed them (e.g. by
+    :func:`signed_mean_correlation`)."""
     t, p = bmp_test(arrays)
-    rbar = np.array(
-        [mean_correlation(arrays.est_ar, k + 1, min_overlap) for k in range(arrays.horizons)]
-    )
+    if rbar is None:
+        sums = est_sums or estimation_sums(arrays.est_ar, arrays.horizons)
+        rbar = np.array(
+            [
+                mean_correlation(arrays.est_ar, k + 1, min_overlap, sums[k])
+                for k in range(arrays.horizons)
+            ]
+        )
     kp_t, kp_p = kolari_pynnonen(t, arrays.n, rbar)
     return {"bmp_t": t, "bmp_p": p, "rbar": rbar, "kp_t": kp_t, "kp_p": kp_p}
 
@@ -271,23 +367,39 @@ def corrado_rank_test(arrays: EventArrays, iid: bool = False) -> tuple[np.ndarra
     return z, p
 
 
-def generalized_sign_test(arrays: EventArrays, iid: bool = False) -> dict[str, np.ndarray]:
+def positive_shares(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event (row of ``sums``): the share of its finite values above 0, below 0, and how
+    many are finite; what p_hat averages (the share below 0 is the share above 0 of the
+    event's residuals times -1)."""
+    ok = np.isfinite(sums)
+    counts = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums > 0).sum(axis=1) / counts, (sums < 0).sum(axis=1) / counts, counts
+
+
+def generalized_sign_test(
+    arrays: EventArrays,
+    iid: bool = False,
+    est_sums: list[np.ndarray] | None = None,
+    p_hat: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Cowan (1992) generalized sign test for CAR(0, k): ``n, n_positive, p_hat, z, p``.
-    ``iid=True`` uses Cowan's daily p_hat for every k instead of the L-day rolling sums'."""
+    ``iid=True`` uses Cowan's daily p_hat for every k instead of the L-day rolling sums'.
+    ``est_sums``: :func:`estimation_sums` of ``arrays.est_ar``, or ``p_hat`` itself (per k),
+    when the caller has them."""
     car = np.cumsum(_as_float(arrays.event_ar), axis=1)
     horizons = arrays.horizons
     n = np.isfinite(car).sum(axis=0)
     positive = (car > 0).sum(axis=0)
-    p_hat = np.full(horizons, np.nan)
-    for k in range(horizons):
-        sums = _rolling_sums(arrays.est_ar, 1 if iid else k + 1)
-        ok = np.isfinite(sums)
-        counts = ok.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = (sums > 0).sum(axis=1) / counts
-        share = share[counts > 0]
-        if share.size:
-            p_hat[k] = share.mean()
+    if p_hat is None:
+        if est_sums is None:
+            est_sums = estimation_sums(arrays.est_ar, 1 if iid else horizons)
+        p_hat = np.full(horizons, np.nan)
+        for k in range(horizons):
+            share, _, counts = positive_shares(est_sums[0 if iid else k])
+            share = share[counts > 0]
+            if share.size:
+                p_hat[k] = share.mean()
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (positive - n * p_hat) / np.sqrt(n * p_hat * (1 - p_hat))
     z = np.where((n > 0) & (p_hat > 0) & (p_hat < 1), z, np.nan)
