@@ -20,6 +20,7 @@ from backtests.api import Backtest
 from backtests.grid import load_grid
 from backtests.research import sweep_selection as ss
 from backtests.research.selection_stream import SelectionStatistics
+from backtests.research.selection_verdicts import selection_verdicts
 from backtests.research.spa import default_block
 from backtests.sweep import (
     batch_of,
@@ -192,6 +193,12 @@ def test_best_by_metric_in_the_stream_is_the_sweeps_rank(ruin_setup):
         assert found.best == int(rank(table, metric)["config"].iloc[0]), metric
 
 
+def test_ranking_direction_is_the_sweeps():
+    from reports.sweep_report import HIGHER_IS_BETTER
+
+    assert frozenset(HIGHER_IS_BETTER) == ss.HIGHER_IS_BETTER
+
+
 def test_chunks_in_any_order_give_the_same_statistics():
     rng = np.random.default_rng(5)
     returns = rng.normal(0.0002, 0.01, (37, 120))
@@ -262,7 +269,7 @@ def _document() -> dict:
 
 
 def test_selection_verdicts_rows():
-    rows = ss.selection_verdicts(_document())
+    rows = selection_verdicts(_document())
     assert [(r["test"], r["config"], r["value"]) for r in rows[:3]] == [
         ("PSR vs Sharpe 0", 2, 0.9),
         ("PSR vs SPY Sharpe", 2, 0.4),
@@ -289,7 +296,7 @@ def test_selection_verdicts_rows():
 def test_verdicts_of_a_result_equal_those_of_its_json(ruin_setup):
     _, _, result = ruin_setup
     back = json.loads(result.to_json())
-    a, b = ss.selection_verdicts(result), ss.selection_verdicts(back)
+    a, b = selection_verdicts(result), selection_verdicts(back)
     assert [r["test"] for r in a] == [r["test"] for r in b]
     assert list(back["configs"]) == ["4", "0", "1"]  # the best first, then the named
     assert back["n_trials"] == 8 and back["ruined_configs"] == 6

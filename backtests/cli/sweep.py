@@ -304,7 +304,8 @@ def _selection(
     blocks: int,
 ):
     """Run the selection pass with a progress bar: (result, verdict rows, its document)."""
-    from backtests.research.sweep_selection import run_selection, selection_verdicts
+    from backtests.research.selection_verdicts import selection_verdicts
+    from backtests.research.sweep_selection import run_selection
 
     progress = progress_bar("selection", err)
     try:
