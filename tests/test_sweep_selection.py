@@ -391,3 +391,15 @@ def test_python_api_sweep_records_trials(shared_market_data):
     bt = Backtest.from_config(data_dir=shared_market_data, overrides=["run.start=2025-01-01"])
     frame = bt.sweep({"strategy.hold_sessions": [1, 5], "strategy.gross": [0.5, 1.0]})
     assert len(frame) == 4 and frame.attrs["trials"] == 4
+
+
+@pytest.mark.shared_data
+def test_a_one_config_sweep_skips_the_selection_in_one_line(capsys, shared_market_data, tmp_path):
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text('[run]\nstart = 2025-01-01\n[grid]\n"strategy.hold_sessions" = [5]\n')
+    code, stdout, err = _sweep(capsys, grid_file, shared_market_data, tmp_path / "o")
+    assert code == 0, err
+    assert "no selection statistics (selection statistics need at least two configs" in (
+        " ".join(stdout.split())
+    )
+    assert "1 trials" in stdout and not (tmp_path / "o" / "selection.json").exists()

@@ -232,7 +232,7 @@ def sweep(
     out.print(
         f"{len(grid)} trials: {len(grid)} configs ({result.computed} computed, {result.resumed} "
         f"from the checkpoint) in {elapsed:.2f} s after {loaded - started:.2f} s of loading"
-        + (f", selection statistics {selected_at - computed_at:.2f} s" if selection else "")
+        + (f", selection statistics {selected_at - computed_at:.2f} s" if chosen else "")
         + f"; results in {folder}"
     )
     if verify_top:
@@ -303,9 +303,10 @@ def _selection(
     seed: int,
     blocks: int,
 ):
-    """Run the selection pass with a progress bar: (result, verdict rows, its document)."""
+    """Run the selection pass with a progress bar: (result, verdict rows, its document), or
+    None, said in one line, when the grid cannot have them (one config, too few sessions)."""
     from backtests.research.selection_verdicts import selection_verdicts
-    from backtests.research.sweep_selection import run_selection
+    from backtests.research.sweep_selection import SelectionError, run_selection
 
     progress = progress_bar("selection", err)
     try:
@@ -323,6 +324,9 @@ def _selection(
                 blocks=blocks,
                 on_progress=lambda n: progress.advance(task, n),
             )
+    except SelectionError as exc:
+        out.print(f"no selection statistics ({exc})")
+        return None
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted during the selection statistics: the sweep's configs are kept in the "
