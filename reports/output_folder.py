@@ -88,7 +88,14 @@ PREVIOUS_VERSION_FILES = {
         "index.html",
         "equity_events.png",
     ),
-    "sweep": ("sweep.parquet", "sweep.csv", "manifest.json", "heatmap_*.png"),
+    "sweep": (
+        "sweep.parquet",
+        "sweep.csv",
+        "manifest.json",
+        "heatmap_*.png",
+        "selection.json",
+        "selection.md",
+    ),
     "placebo": (
         "placebo.csv",
         "calendars.csv",

@@ -78,35 +78,63 @@ class SelectionStatistics:
         self.spa = StreamingSPA(self.benchmarks, reps=reps, block=block, seed=seed)
         self.blocks = BlockSums(n_sessions, blocks)
         self._sharpes: list[np.ndarray] = []
+        self._indices: list[np.ndarray] = []
         self.configs = 0
         self.best = -1
         self.best_sharpe = -np.inf
         self.best_returns: np.ndarray | None = None
         self.kept: dict[int, np.ndarray] = {}
 
-    def add(self, returns: np.ndarray) -> None:
-        """(configs x T) daily returns of the next configs, in config order."""
+    def add(
+        self,
+        returns: np.ndarray,
+        indices: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+    ) -> None:
+        """(configs x T) daily returns of some configs. ``indices``: their config indices
+        (default: the next ones, in order); chunks may come in any order (a pool's completion
+        order) and the results are those of config order. ``exclude``: True for configs whose
+        Sharpe is left out of the trials' Sharpe variance and cannot be the best by Sharpe
+        (ruined ones); they still count as trials and enter SPA and PBO."""
         r = np.asarray(returns, dtype=np.float64)
         if r.ndim != 2 or r.shape[1] != self.n_sessions:
             raise ValueError(f"expected (configs x {self.n_sessions}) returns, got {r.shape}")
+        if indices is None:
+            indices = np.arange(self.configs, self.configs + len(r))
+        indices = np.asarray(indices, dtype=np.int64)
         sharpe = per_period_sharpe(r)
+        if exclude is not None:
+            sharpe = np.where(np.asarray(exclude, dtype=bool), np.nan, sharpe)
         self._sharpes.append(sharpe)
+        self._indices.append(indices)
         ranked = np.where(np.isfinite(sharpe), sharpe, -np.inf)
-        k = int(np.argmax(ranked))
-        if ranked[k] > self.best_sharpe:
-            self.best, self.best_sharpe = self.configs + k, float(ranked[k])
-            self.best_returns = r[k].copy()
-        for index in self.keep:
-            if self.configs <= index < self.configs + len(r):
-                self.kept[index] = r[index - self.configs].copy()
-        self.spa.add(r)
+        top = float(ranked.max()) if len(r) else -np.inf
+        if np.isfinite(top):
+            k = int(np.flatnonzero(ranked == top)[np.argmin(indices[ranked == top])])
+            if top > self.best_sharpe or (top == self.best_sharpe and indices[k] < self.best):
+                self.best, self.best_sharpe = int(indices[k]), top
+                self.best_returns = r[k].copy()
+        wanted = set(self.keep)
+        for row, index in enumerate(indices.tolist()):
+            if index in wanted:
+                self.kept[index] = r[row].copy()
+        self.spa.add(r, indices)
         self.blocks.add(r)
         self.configs += len(r)
 
     @property
     def trial_sharpes(self) -> np.ndarray:
-        """Every config's per-period Sharpe, in config order."""
-        return np.concatenate(self._sharpes) if self._sharpes else np.zeros(0)
+        """Every config's per-period Sharpe, in config order (NaN for excluded ones)."""
+        if not self._sharpes:
+            return np.zeros(0)
+        return np.concatenate(self._sharpes)[self._order()]
+
+    def _order(self) -> np.ndarray:
+        """The permutation that puts the rows added so far in config order."""
+        indices = np.concatenate(self._indices)
+        if np.unique(indices).size != indices.size:
+            raise ValueError("a config was added twice")
+        return np.argsort(indices, kind="stable")
 
     def _config_report(self, returns: np.ndarray, trials: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {**sharpe_moments(returns)}
@@ -127,17 +155,22 @@ class SelectionStatistics:
     def finish(self) -> dict[str, Any]:
         """``n_trials``, ``best`` (index, per-period Sharpe and its PSR/DSR report), ``kept``
         (the same per named config), ``spa`` (per benchmark) and ``pbo``."""
-        if self.best_returns is None:
+        if self.best_returns is None and not self.keep:
             raise ValueError("no config with a defined Sharpe was added")
         trials = self.trial_sharpes
         missing = [k for k in self.keep if k not in self.kept]
         if missing:
             raise ValueError(f"configs {missing} were named but never added")
-        pbo = probability_of_overfitting(*self.blocks.arrays())
+        sums, squares, counts = self.blocks.arrays()
+        order = self._order()  # PBO's ties go to the lowest config index: columns in order
+        pbo = probability_of_overfitting(sums[:, order], squares[:, order], counts)
         pbo.pop("logits")
+        best = None
+        if self.best_returns is not None:
+            best = {"config": self.best, **self._config_report(self.best_returns, trials)}
         return {
             "n_trials": self.configs,
-            "best": {"config": self.best, **self._config_report(self.best_returns, trials)},
+            "best": best,
             "kept": {k: self._config_report(v, trials) for k, v in sorted(self.kept.items())},
             "spa": self.spa.result(),
             "pbo": pbo,

@@ -122,11 +122,16 @@ class StreamingSPA:
             for name, series in self.benchmarks.items()
         }
 
-    def add(self, returns: np.ndarray) -> None:
-        """One chunk: (configs x T) daily returns of the next configs, in config order."""
+    def add(self, returns: np.ndarray, indices: np.ndarray | None = None) -> None:
+        """One chunk: (configs x T) daily returns; ``indices`` their config indices (default:
+        the next ones, in order). Chunks may come in any order: the maxima do not depend on it
+        and ties in the best statistic go to the lowest config index."""
         r = np.asarray(returns, dtype=float)
         if r.ndim != 2 or r.shape[1] != self.t:
             raise ValueError(f"expected (configs x {self.t}) returns, got {r.shape}")
+        if indices is None:
+            indices = np.arange(self.configs, self.configs + len(r))
+        indices = np.asarray(indices, dtype=np.int64)
         r_mean = r.mean(axis=1)
         r_boot = r @ self.weights.T  # (configs x reps) bootstrap means of the returns
         r_spectrum = np.fft.rfft(r - r_mean[:, None], n=self.size, axis=1)
@@ -139,7 +144,7 @@ class StreamingSPA:
                 r_boot - b_boot[None, :],
                 self.threshold,
                 self.t,
-                self.configs,
+                indices,
             )
         self.configs += len(r)
 
@@ -156,6 +161,17 @@ class StreamingSPA:
             "seed": self.seed,
         }
         return {name: {**settings, **state.result()} for name, state in self._state.items()}
+
+
+def _better(
+    values: np.ndarray, indices: np.ndarray, best: float, best_index: int
+) -> tuple[float, int]:
+    """The highest of ``values`` and the running best, ties to the lowest config index."""
+    top = float(np.max(values))
+    k = int(indices[values == top].min())
+    if top > best or (top == best and (best_index < 0 or k < best_index)):
+        return top, k
+    return best, best_index
 
 
 class _State:
@@ -176,7 +192,7 @@ class _State:
         boot: np.ndarray,
         threshold: float,
         t: int,
-        offset: int,
+        indices: np.ndarray,
     ) -> None:
         omega = np.sqrt(np.maximum(omega2, 0))
         valid = mean >= -omega * threshold
@@ -189,14 +205,12 @@ class _State:
             if usable.any():
                 z = sims[usable] * scale[usable, None]
                 self.spa_max[:, j] = np.maximum(self.spa_max[:, j], z.max(axis=0))
-        k = int(np.argmax(mean))
-        if mean[k] > self.best_mean:
-            self.best_mean, self.best_config = float(mean[k]), offset + k
+        self.best_mean, self.best_config = _better(mean, indices, self.best_mean, self.best_config)
         if usable.any():
             t_stat = np.where(usable, mean * scale, -np.inf)
-            k = int(np.argmax(t_stat))
-            if t_stat[k] > self.best_t:
-                self.best_t, self.best_t_config = float(t_stat[k]), offset + k
+            self.best_t, self.best_t_config = _better(
+                t_stat, indices, self.best_t, self.best_t_config
+            )
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {
