@@ -18,6 +18,7 @@ calendar whose equity reaches zero (ruin) is reported in ``ruined`` and left to 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,9 +78,7 @@ def _segment_cumsum(values, bounds, starts, local_starts, which):
 
 
 def _sum_by_plan(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    return np.array(
-        [values[lo:hi].sum() for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)], dtype=float
-    )
+    return np.array([values[lo:hi].sum() for lo, hi in itertools.pairwise(bounds)], dtype=float)
 
 
 def run_calendars(
@@ -232,7 +231,7 @@ def run_calendars(
         equity[d] = row
     pnl = decision_equity * (book_value - 1)
     scale = G * decision_equity
-    s0, c0, b0 = float(s[0, 0]), float(c[0, 0]), float(b[0, 0])
+    s0, b0 = float(s[0, 0]), float(b[0, 0])
     z = -Y[end]
     w = -X[end]
     notional = _sum_by_plan(scale * (z + s0 * w), book_bounds)
@@ -241,7 +240,7 @@ def run_calendars(
     borrow = _sum_by_plan(scale * (b0 * B_rate[end] + B_fixed[end]), book_bounds)
     return CalendarRuns(
         equity=equity,
-        book_pnl=[pnl[lo:hi] for lo, hi in zip(book_bounds[:-1], book_bounds[1:], strict=True)],
+        book_pnl=[pnl[lo:hi] for lo, hi in itertools.pairwise(book_bounds)],
         commission=commission,
         slippage_cost=slippage,
         borrow_cost=borrow,
