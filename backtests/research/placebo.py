@@ -100,6 +100,7 @@ __all__ = [
     "plan_metrics",
     "prepare_placebo",
     "real_bootstrap",
+    "real_returns",
     "real_plan",
     "run_draws",
     "run_placebo",
