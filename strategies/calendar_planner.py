@@ -88,7 +88,10 @@ class CalendarPlanner:
 
     def _open(self, f: int, total: float, side: int) -> tuple[Book | None, int]:
         """The sized book at ``f`` and the session its names have all ended (NEVER if not)."""
-        key = (side, f, abs(total) if self.scale_size else 1.0)
+        # Books whose sizing the planner's memo shares (a built-in sizer that reads no prices
+        # shares it across sessions with the same eligible names) share their entry here.
+        sizing = self.opener.sizing_key(f, side)
+        key = (sizing if sizing is not None else (side, f), abs(total) if self.scale_size else 1.0)
         got = self._sized.get(key)
         if got is None:
             book, _ = self.opener.open(f, total, side)

@@ -259,6 +259,17 @@ class BookOpener:
         empty = EventSchedule.of(market, [], [])
         self._planner = _Planner(market, strategy, empty, weights, sizing_cache)
 
+    def sizing_key(self, f: int, side: int) -> tuple | None:
+        """What the book opened at ``f`` depends on, besides the signal's scale: the planner's
+        own memo key for a built-in sizer (side, decision close unless the sizer reads no
+        prices, eligible names), None for another sizer."""
+        planner = self._planner
+        if not planner.pure_sizer:
+            return None
+        t = f - 1
+        row = planner.eligible[t]
+        return (side, t if planner.reads_prices else -1, row[planner.all_cols].tobytes())
+
     def open(self, f: int, total: float, side: int) -> tuple[Book | None, str]:
         planner = self._planner
         planner.open.clear()
