@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtests.config import load_config, with_cli_options  # noqa: E402
-from backtests.research import placebo  # noqa: E402
+from backtests.config import load_config, with_cli_options
+from backtests.research import placebo
 
 
 def _cpu() -> float:
@@ -59,7 +59,7 @@ def main() -> None:
         runs = [("fast", 1), ("fast", 2)] + ([] if args.skip_exact else [("exact", 1)])
         for path, workers in runs:
             table, wall, cpu = _timed(
-                lambda path=path, workers=workers: placebo.run_draws(
+                lambda path=path, workers=workers, sessions=sessions: placebo.run_draws(
                     setup, sessions, workers, fast=path == "fast"
                 )
             )
