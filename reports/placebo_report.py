@@ -112,8 +112,9 @@ def _index(
         '<p class="warn">The event list and the baskets were chosen with hindsight: the real '
         "calendar's figures are in-sample. The placebo asks whether the <em>timing</em> of the "
         "news matters: random calendars with the same number of events and the same sequence of "
-        "directions, traded with the same config. The placebo calendars are "
-        f"<strong>{esc(scheme)}</strong>: {esc(parameters.get('Placebo calendars', scheme))}.</p>",
+        "directions, traded with the same config. The numbers below come from "
+        f"<strong>{esc(scheme)}</strong> placebo calendars (how they are drawn: Parameters, "
+        "and why circular is the default: the notes).</p>",
         "<h2>Parameters</h2>",
         table(["", ""], parameters.items()),
         "<h2>Real calendar and always-on rotation against the placebo distribution</h2>",
@@ -165,11 +166,11 @@ def write_placebo_report(
 ) -> Path:
     """Write the placebo folder atomically; return its path.
 
-    ``summary`` has columns baseline, metric, value, placebo_defined, placebo_mean, placebo_std,
-    placebo_p05, placebo_median, placebo_p95, percentile, p_value, ci_low, ci_high (the real
-    run's bootstrap interval, NaN where there is none); ``draws`` has one column per metric of
-    the summary; ``scheme`` names the placebo calendars (the page says which produced the
-    numbers, and ``parameters["Placebo calendars"]`` how they are drawn).
+    ``summary`` has columns scheme, baseline, metric, value, placebo_defined, placebo_mean,
+    placebo_std, placebo_p05, placebo_median, placebo_p95, percentile, p_value, ci_low,
+    ci_high (the real run's bootstrap interval, NaN where there is none); ``draws`` has one
+    column per metric of the summary; ``scheme`` names the placebo calendars (the page says
+    which produced the numbers, and ``parameters["Placebo calendars"]`` how they are drawn).
     """
     metrics = list(dict.fromkeys(summary["metric"]))
     marks = {

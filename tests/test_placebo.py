@@ -217,7 +217,9 @@ def test_cli_writes_a_deterministic_folder(capsys, shared_market_data, tmp_path)
     boot = summary["bootstrap"]
     assert boot["seed"] == 7 and boot["reps"] == 2000 and boot["block_length"] >= 1
     assert boot["sharpe_ci_low"] < boot["sharpe_ci_high"]
-    table = pd.read_csv(a / "summary.csv").set_index(["baseline", "metric"])
+    table = pd.read_csv(a / "summary.csv")
+    assert (table["scheme"] == "circular").all()
+    table = table.set_index(["baseline", "metric"])
     assert table.loc[("real", "sharpe"), "ci_low"] == pytest.approx(boot["sharpe_ci_low"])
     assert np.isnan(table.loc[("always_on", "sharpe"), "ci_low"])
     manifest = json.loads((a / "manifest.json").read_text())

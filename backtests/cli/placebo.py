@@ -48,7 +48,7 @@ def _document(result: PlaceboResult) -> dict[str, Any]:
     directions = setup.directions
     results: dict[str, dict] = {}
     for rec in result.summary.to_dict("records"):
-        row = {k: v for k, v in rec.items() if k not in ("baseline", "metric")}
+        row = {k: v for k, v in rec.items() if k not in ("scheme", "baseline", "metric")}
         results.setdefault(rec["baseline"], {})[rec["metric"]] = row
     facts = {
         name: {

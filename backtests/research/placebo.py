@@ -200,10 +200,15 @@ def p_value(value: float, placebo: np.ndarray) -> float:
 
 
 def summary_table(
-    real: dict, always_on: dict, draws: pd.DataFrame, bootstrap: dict | None = None
+    real: dict,
+    always_on: dict,
+    draws: pd.DataFrame,
+    bootstrap: dict | None = None,
+    scheme: str = DEFAULT_SCHEME,
 ) -> pd.DataFrame:
-    """One row per baseline and reported metric: value, placebo distribution, percentile, p,
-    and (real Sharpe and total return, given ``bootstrap``) the bootstrap interval."""
+    """One row per baseline and reported metric: the placebo scheme, value, placebo
+    distribution, percentile, p, and (real Sharpe and total return, given ``bootstrap``) the
+    bootstrap interval."""
     rows = []
     for baseline, values in (("real", real), ("always_on", always_on)):
         for name in REPORTED:
@@ -213,6 +218,7 @@ def summary_table(
             boot = bootstrap if baseline == "real" and bootstrap else {}
             rows.append(
                 {
+                    "scheme": scheme,
                     "baseline": baseline,
                     "metric": name,
                     "value": float(values[name]),
@@ -336,7 +342,7 @@ def run_placebo(
         draws=table,
         real=real,
         always_on=always,
-        summary=summary_table(real, always, table, boot),
+        summary=summary_table(real, always, table, boot, scheme),
         bootstrap=boot,
     )
 
@@ -360,9 +366,9 @@ def placebo_verdicts(results: PlaceboResult | Sequence[PlaceboResult]) -> list[d
             pct, p, n = float(rec["percentile"]), float(rec["p_value"]), int(rec["placebo_defined"])
             if np.isfinite(pct) and np.isfinite(p):
                 meaning = (
-                    f"the real calendar's {label} beats {pct:.1f}% of {n} {result.scheme} "
-                    f"placebo calendars; random timing does at least as well with probability "
-                    f"{p:.3f}"
+                    f"the real calendar's {label} ranks at percentile {pct:.1f} of {n} "
+                    f"{result.scheme} placebo calendars; random timing does at least as well "
+                    f"with probability {p:.3f} (one-sided)"
                 )
             else:
                 meaning = (
