@@ -26,7 +26,7 @@ import numpy as np
 
 from data.market import MarketData
 from strategies.calendar_planner import PlannedBook
-from strategies.engines.fast import Batch, check_supported, is_linear
+from strategies.engines.fast import Batch, UnsupportedConfig, check_supported, is_linear
 from strategies.engines.plan_arrays import DAY_NS, _segments
 from strategies.plan import NEVER
 from strategies.strategy import Strategy, book_gross
@@ -51,7 +51,7 @@ def batch_refusal(strategy: Strategy) -> str:
     """Why :func:`run_calendars` cannot run ``strategy`` ("" when it can)."""
     try:
         check_supported(strategy.costs)
-    except Exception as exc:  # the single path raises it for the user
+    except UnsupportedConfig as exc:  # the exact path raises it for the user
         return str(exc)
     if not is_linear(strategy.costs):
         return "a cost model that is not linear (whole shares, impact slippage or a cap)"
