@@ -13,6 +13,7 @@ from backtests.research.placebo_calendars import (
     circular_calendars,
     direction_runs,
     draw_calendars,
+    event_sessions,
     iid_calendars,
 )
 from data.errors import CapexRotationError
@@ -128,3 +129,23 @@ def test_bad_input_is_a_one_line_error():
     with pytest.raises(CalendarError, match="one direction per event"):
         block_calendars(N, ENTRIES, DIRECTIONS[:3], 10, np.random.default_rng(0))
     assert issubclass(CalendarError, CapexRotationError)
+
+
+def test_event_sessions_sorted_are_the_calendars():
+    # event_sessions gives each real event's session; sorting a row (ties in chronological
+    # order) gives draw_calendars' sessions and directions, from the same generator state.
+    shuffled = np.random.default_rng(2).permutation(ENTRIES.size)
+    for scheme in SCHEMES:
+        for entries, directions in (
+            (ENTRIES, DIRECTIONS),
+            (ENTRIES[shuffled], DIRECTIONS[shuffled]),
+        ):
+            each = event_sessions(scheme, N, entries, directions, 200, np.random.default_rng(4))
+            sessions, signs = draw_calendars(
+                scheme, N, entries, directions, 200, np.random.default_rng(4)
+            )
+            chronological = np.argsort(entries, kind="stable")
+            ordered = each[:, chronological]
+            order = np.argsort(ordered, axis=1, kind="stable")
+            np.testing.assert_array_equal(np.take_along_axis(ordered, order, axis=1), sessions)
+            np.testing.assert_array_equal(directions[chronological][order], signs)

@@ -74,27 +74,10 @@ def _place(positions: np.ndarray, directions: np.ndarray, n_valid: int) -> tuple
     return sessions.astype(np.int64), np.take_along_axis(directions, order, axis=1)
 
 
-def _chronological(entries: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(entries, kind="stable")
-    return entries[order], directions[order]
-
-
-def circular_calendars(
-    n_sessions: int,
-    entries: np.ndarray,
-    directions: np.ndarray,
-    draws: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The real calendar shifted by one uniform offset per draw, wrapping over 1..n-1."""
-    entries = np.asarray(entries, dtype=np.int64)
-    directions = np.asarray(directions, dtype=np.int64)
-    _check(n_sessions, entries, directions, draws)
-    entries, directions = _chronological(entries, directions)
+def _circular_positions(n_sessions, entries, directions, draws, rng):
     n_valid = n_sessions - 1
     offsets = rng.integers(0, n_valid, size=draws)
-    positions = (entries[None, :] - 1 + offsets[:, None]) % n_valid
-    return _place(positions, np.broadcast_to(directions, positions.shape), n_valid)
+    return (entries[None, :] - 1 + offsets[:, None]) % n_valid
 
 
 def direction_runs(directions: np.ndarray) -> np.ndarray:
@@ -105,19 +88,7 @@ def direction_runs(directions: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(d[1:] != d[:-1])]).astype(np.int64)
 
 
-def block_calendars(
-    n_sessions: int,
-    entries: np.ndarray,
-    directions: np.ndarray,
-    draws: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of equal direction kept whole, the gaps between runs permuted, then a circular
-    offset (the permutations are drawn first, then the offsets)."""
-    entries = np.asarray(entries, dtype=np.int64)
-    directions = np.asarray(directions, dtype=np.int64)
-    _check(n_sessions, entries, directions, draws)
-    entries, directions = _chronological(entries, directions)
+def _block_positions(n_sessions, entries, directions, draws, rng):
     n_valid = n_sessions - 1
     gaps = np.diff(entries)
     runs = direction_runs(directions)
@@ -131,8 +102,51 @@ def block_calendars(
         [np.zeros((draws, 1), dtype=np.int64), np.cumsum(new_gaps, axis=1)], axis=1
     )
     offsets = rng.integers(0, n_valid, size=draws)
-    positions = (relative + (entries[0] - 1) + offsets[:, None]) % n_valid
-    return _place(positions, np.broadcast_to(directions, positions.shape), n_valid)
+    return (relative + (entries[0] - 1) + offsets[:, None]) % n_valid
+
+
+def _iid_positions(n_sessions, entries, directions, draws, rng):
+    return np.sort(rng.integers(1, n_sessions, size=(draws, entries.size)), axis=1) - 1
+
+
+_POSITIONS = {"circular": _circular_positions, "block": _block_positions, "iid": _iid_positions}
+
+
+def _positions(scheme, n_sessions, entries, directions, draws, rng):
+    """0-based positions (draws, events) of the events in chronological order, their
+    directions in that order and the order (positions into the caller's arrays)."""
+    if scheme not in _POSITIONS:
+        raise CalendarError(f"placebo calendar {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    entries = np.asarray(entries, dtype=np.int64)
+    directions = np.asarray(directions, dtype=np.int64)
+    _check(n_sessions, entries, directions, draws)
+    order = np.argsort(entries, kind="stable")
+    entries, directions = entries[order], directions[order]
+    positions = _POSITIONS[scheme](n_sessions, entries, directions, draws, rng)
+    return positions.astype(np.int64), directions, order
+
+
+def circular_calendars(
+    n_sessions: int,
+    entries: np.ndarray,
+    directions: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The real calendar shifted by one uniform offset per draw, wrapping over 1..n-1."""
+    return draw_calendars("circular", n_sessions, entries, directions, draws, rng)
+
+
+def block_calendars(
+    n_sessions: int,
+    entries: np.ndarray,
+    directions: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of equal direction kept whole, the gaps between runs permuted, then a circular
+    offset (the permutations are drawn first, then the offsets)."""
+    return draw_calendars("block", n_sessions, entries, directions, draws, rng)
 
 
 def iid_calendars(
@@ -143,15 +157,24 @@ def iid_calendars(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform independent entry sessions on 1..n-1, sorted; the k-th gets the k-th direction."""
-    entries = np.asarray(entries, dtype=np.int64)
-    directions = np.asarray(directions, dtype=np.int64)
-    _check(n_sessions, entries, directions, draws)
-    _, directions = _chronological(entries, directions)
-    picks = np.sort(rng.integers(1, n_sessions, size=(draws, entries.size)), axis=1)
-    return picks.astype(np.int64), np.broadcast_to(directions, picks.shape).copy()
+    return draw_calendars("iid", n_sessions, entries, directions, draws, rng)
 
 
-_SCHEMES = {"circular": circular_calendars, "block": block_calendars, "iid": iid_calendars}
+def event_sessions(
+    scheme: str,
+    n_sessions: int,
+    entries: np.ndarray,
+    directions: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The session each real event enters on in each draw, (draws, events), the events in the
+    order of ``entries`` (the same draws as :func:`draw_calendars` with the same generator
+    state: sorting each row by session, ties in chronological order, gives its sessions)."""
+    positions, _, order = _positions(scheme, n_sessions, entries, directions, draws, rng)
+    out = np.empty_like(positions)
+    out[:, order] = positions + 1
+    return out
 
 
 def draw_calendars(
@@ -163,6 +186,5 @@ def draw_calendars(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(sessions, directions)`` of ``draws`` calendars under ``scheme`` (see the module doc)."""
-    if scheme not in _SCHEMES:
-        raise CalendarError(f"placebo calendar {scheme!r}: expected one of {', '.join(SCHEMES)}")
-    return _SCHEMES[scheme](n_sessions, entries, directions, draws, rng)
+    positions, directions, _ = _positions(scheme, n_sessions, entries, directions, draws, rng)
+    return _place(positions, np.broadcast_to(directions, positions.shape), n_sessions - 1)
