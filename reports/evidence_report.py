@@ -18,7 +18,7 @@ from reports.run_folder import write_csv, write_json, write_run_folder
 
 VERDICT_COLUMNS = ["area", "test", "statistic", "p_value", "meaning"]
 IN_SAMPLE = (
-    "In-sample: the event list was chosen with hindsight, by people who knew how the market "
+    "In-sample. The event list was chosen with hindsight, by people who knew how the market "
     "moved afterwards, and the baskets are the names that moved. Every figure here is a "
     "development figure on data the rules were built from; none of it is an out-of-sample "
     "result. A small p-value says the pattern is unlikely under the test's null on this data, "
@@ -34,6 +34,22 @@ def verdict_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     frame["statistic"] = pd.to_numeric(frame["statistic"], errors="coerce").astype(float)
     frame["p_value"] = pd.to_numeric(frame["p_value"], errors="coerce").astype(float)
     return frame
+
+
+def bottom_line(verdicts: pd.DataFrame, alpha: float = 0.05) -> str:
+    """One plain sentence: how many tests of each area reject luck at ``alpha``."""
+    parts = []
+    for area, rows in verdicts.groupby("area", sort=False):
+        p = rows["p_value"].to_numpy(dtype=float)
+        tests = p[~pd.isna(p)]
+        parts.append(f"{int((tests < alpha).sum())} of {tests.size} {area} tests")
+    if not parts:
+        return "no test was run."
+    return (
+        f"At the {alpha:.0%} level, {', '.join(parts)} reject luck (the null of each test). "
+        "Read the p-values with the in-sample caveat: a test that rejects on data the events "
+        "were chosen from is weak evidence, and one that does not reject is no evidence of skill."
+    )
 
 
 def _p_text(p: float) -> str:
@@ -53,8 +69,8 @@ def index_html(
     (heading, a paragraph, a detail table or None, a link to its report or None), then the
     parameters. Every text is escaped."""
     body = [
-        f"<h1>{esc(title)}</h1>",
-        f'<p class="warn"><strong>In-sample.</strong> {esc(IN_SAMPLE)}</p>',
+        f'<p class="warn"><strong>{esc(IN_SAMPLE)}</strong></p>',
+        f"<p><strong>Bottom line.</strong> {esc(bottom_line(verdicts))}</p>",
         "<h2>Verdict</h2>",
         table(
             ("area", "test", "statistic", "p-value", "what it means"),

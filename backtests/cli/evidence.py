@@ -14,6 +14,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from backtests.cli.options import (
     DataDirOption,
@@ -158,7 +159,7 @@ def _stat(value: float) -> str:
 
 
 def _print(result: Evidence, seconds: float, folder: Path) -> None:
-    from reports.evidence_report import IN_SAMPLE, verdict_table
+    from reports.evidence_report import IN_SAMPLE, bottom_line, verdict_table
 
     frame: pd.DataFrame = verdict_table(result.verdicts)
     table = Table(title="Skill or luck: the verdict", box=box.SIMPLE_HEAD)
@@ -169,7 +170,8 @@ def _print(result: Evidence, seconds: float, folder: Path) -> None:
         if previous is not None and r.area != previous:
             table.add_section()
         previous = r.area
-        table.add_row(r.area, r.test, _stat(r.statistic), _p(r.p_value), markup=False)
+        table.add_row(Text(r.area), Text(r.test), _stat(r.statistic), _p(r.p_value))
     out.print(table)
+    out.print(bottom_line(frame), markup=False, highlight=False)
     out.print(IN_SAMPLE, markup=False, highlight=False)
     out.print(f"Evidence in {seconds:.1f} s; page: {folder / 'index.html'}", markup=False)

@@ -72,7 +72,7 @@ def _placebo_rows(result: Evidence) -> pd.DataFrame:
 def _selection_rows(result: Evidence) -> pd.DataFrame | None:
     if result.selection is None:
         return None
-    from backtests.research.sweep_selection import selection_verdicts
+    from backtests.research.selection_verdicts import selection_verdicts
 
     rows = selection_verdicts(result.selection)
     return pd.DataFrame(

@@ -159,10 +159,11 @@ def verdict_rows(evidence: Evidence) -> list[dict[str, Any]]:
     """The page's verdict table, in reading order: the event study's tests (spread, every event
     signed by its direction, the headline horizon), the placebo percentiles under each scheme
     and the bootstrap intervals, then the selection statistics."""
-    from backtests.research.event_verdicts import event_study_verdicts
+    from backtests.research.event_verdicts import TESTS, event_study_verdicts
     from backtests.research.placebo import placebo_verdicts
 
     rows: list[dict[str, Any]] = []
+    names = {test[0]: test[5] for test in TESTS}
     k = int(evidence.study.facts["bar_k"])
     for r in event_study_verdicts(evidence.study.summary, k=k, groups=[EVENT_GROUP]):
         if r["basket"] != EVENT_BASKET:
@@ -170,7 +171,7 @@ def verdict_rows(evidence: Evidence) -> list[dict[str, Any]]:
         rows.append(
             {
                 "area": "event study",
-                "test": f"{r['test']} (spread, CAR(0,{k}), all events signed)",
+                "test": f"{names.get(r['test'], r['test'])}, spread CAR(0,{k}) signed",
                 "statistic": _finite(r["statistic"]),
                 "p_value": _finite(r["p_value"]),
                 "meaning": r["meaning"],
@@ -190,7 +191,7 @@ def verdict_rows(evidence: Evidence) -> list[dict[str, Any]]:
     if headline is not None:
         rows.extend(_bootstrap_rows(headline.bootstrap))
     if evidence.selection is not None:
-        from backtests.research.sweep_selection import selection_verdicts
+        from backtests.research.selection_verdicts import selection_verdicts
 
         for r in selection_verdicts(evidence.selection):
             rows.append(_selection_row(r))
