@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from backtests.research.placebo_calendars import (
-    DEFAULT_SCHEME,
-    SCHEMES,
     CalendarError,
     block_calendars,
     circular_calendars,
@@ -16,6 +14,7 @@ from backtests.research.placebo_calendars import (
     event_sessions,
     iid_calendars,
 )
+from backtests.research.placebo_definitions import DEFAULT_SCHEME, SCHEMES
 from data.errors import CapexRotationError
 
 N = 300

@@ -30,8 +30,13 @@ from reports.formatting import num, pct
 if TYPE_CHECKING:
     from backtests.research.placebo import PlaceboResult
 
-from backtests.research.placebo_calendars import DEFAULT_SCHEME, SCHEMES
-from backtests.research.placebo_definitions import PLACEBO_DEFINITIONS, SCHEME_RULES, WHY_DEFAULT
+from backtests.research.placebo_definitions import (
+    DEFAULT_SCHEME,
+    PLACEBO_DEFINITIONS,
+    SCHEME_RULES,
+    SCHEMES,
+    WHY_DEFAULT,
+)
 
 out = Console()
 err = Console(stderr=True)

@@ -62,7 +62,8 @@ import numpy as np
 import pandas as pd
 
 from backtests.research.bootstrap import stationary_bootstrap_ci
-from backtests.research.placebo_calendars import DEFAULT_SCHEME, SCHEMES, event_sessions
+from backtests.research.placebo_calendars import event_sessions
+from backtests.research.placebo_definitions import DEFAULT_SCHEME, SCHEMES
 from backtests.research.placebo_draws import (
     CHUNK,
     DRAW_COLUMNS,

@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from backtests.research.placebo_definitions import SCHEMES
 from data.errors import CapexRotationError
-
-SCHEMES = ("circular", "block", "iid")
-DEFAULT_SCHEME = "circular"
 
 
 class CalendarError(CapexRotationError):

@@ -1,5 +1,8 @@
 """What every column of a placebo report means (summary.json and the page quote them)."""
 
+SCHEMES = ("circular", "block", "iid")  # placebo calendars (placebo_calendars.py)
+DEFAULT_SCHEME = "circular"
+
 SCHEME_RULES = {
     "circular": "the real calendar shifted by one offset per draw, uniform on 0..n-2, wrapping "
     "around the run's n-1 sessions after the first: every gap between events, every burst and "
