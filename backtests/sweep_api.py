@@ -26,7 +26,9 @@ def sweep_frame(
     backtest: Backtest, grid: Mapping[str, Sequence[Any]], workers: int = 1
 ) -> pd.DataFrame:
     """One row per combination of ``grid`` (config key -> values) over the backtest's config:
-    ``config`` (its index), the parameters, then the sweep's metrics (README, "Sweeps")."""
+    ``config`` (its index), the parameters, then the sweep's metrics (README, "Sweeps");
+    ``attrs["trials"]`` is the number of configs tried. The selection statistics of the grid:
+    :func:`backtests.research.sweep_selection.run_selection`."""
     if backtest.strategy is not None:
         policies = ", ".join(
             f"{seam} {type(getattr(backtest.strategy, seam)).__name__}"
@@ -47,4 +49,6 @@ def sweep_frame(
         data = SweepData(load_sweep_data(expanded).histories, calendars)
     parts = [evaluate_task(data, expanded, indices) for indices in tasks(expanded, set())]
     metrics = pd.concat(parts, ignore_index=True).sort_values("config", ignore_index=True)
-    return results_table(expanded, metrics)
+    table = results_table(expanded, metrics)
+    table.attrs["trials"] = len(expanded)  # every config tried (selection statistics need it)
+    return table

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from reports.event_evidence_section import evidence_section
 from reports.formatting import pct
 from reports.html_page import esc, image, link, page, table
 from reports.plots import save_png
@@ -35,7 +36,8 @@ DIRECTION_PNG = "car_by_direction.png"
 CAVEATS = (
     "The event list was chosen with hindsight: every result here is in-sample.",
     "Events whose windows overlap (same or nearby day 0) share sessions and market moves: they "
-    "are not independent, so the t intervals and the sign test overstate the evidence.",
+    "are not independent, so the t intervals and the sign test overstate the evidence (the "
+    "Kolari-Pynnonen and calendar-time tests allow for it).",
     "A day 0 may coincide with other market-moving news (earnings, tariffs, Fed decisions, "
     "payrolls): its abnormal return is not the event's alone.",
 )
@@ -212,6 +214,13 @@ def _definitions(facts: dict[str, Any]) -> list[str]:
         "and a two-sided sign test (binomial, p = 1/2, zero CARs left out). all_signed "
         "multiplies each CAR by the event's direction (the rotation's own bet counts as "
         "positive).",
+        "Tests that allow for overlap, per group and k, appended to summary.csv: BMP "
+        "(standardised CARs), KP (BMP's t times sqrt((1 - rbar) / (1 + (N - 1) rbar)), rbar the "
+        "mean pairwise correlation of the events' estimation residuals in event time, summed "
+        "over k + 1 days), Corrado rank, generalized sign (p_hat from the estimation windows), "
+        "and calendar time: OLS of the daily return on the benchmark and an indicator of the "
+        "sessions inside some window [0,k] (signed by direction for all_signed), Newey-West "
+        "errors; ct_car = (k + 1) x its coefficient.",
     ]
 
 
@@ -230,7 +239,9 @@ def readme(facts: dict[str, Any]) -> str:
         "event_id, known_at, entry_session, category, direction, basket, k, ret, ar, car_from_0.",
         "- `summary.csv`: per basket and group (all, all_signed, direction, category) and "
         "k = 0..post: n, mean_car, std, ci_low, ci_high, t_stat, t_pvalue, n_positive, "
-        "n_negative, sign_pvalue.",
+        "n_negative, sign_pvalue; then bmp_t, bmp_p, rbar, kp_t, kp_p, rank_z, rank_p, "
+        "p_hat, gsign_z, gsign_p, ct_car, ct_gamma, ct_se, ct_t, ct_p, ct_obs, "
+        "ct_event_sessions, ct_maxlags (tests that allow for overlapping events).",
         "- `events.csv`: every selected event, used or skipped (with the reason), its market "
         f"model per basket (alpha, beta, n_est), its CAR(0,{h}) and the other events whose "
         "windows overlap it.",
@@ -336,6 +347,7 @@ def index_html(
         table(("", ""), parameters),
         f"<h2>CAR(0,{h}) across events</h2>",
         table(SUMMARY_HEADERS, _summary_rows(summary, h), numeric={2, 3, 5, 6, 8}),
+        evidence_section(summary, h),
         "<h2>Mean CAR path</h2>",
         image(PATHS_PNG, "mean CAR path per basket with its 95% band"),
         image(DIRECTION_PNG, "mean CAR path of +1 and -1 events per basket"),

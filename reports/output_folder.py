@@ -73,6 +73,7 @@ RUNS = {
     "event-study": "event study",
     "walk-forward": "walk-forward run",
     "compare": "comparison",
+    "evidence": "evidence run",
 }
 # The files the previous version (manifests without "files") wrote, per kind (glob patterns).
 PREVIOUS_VERSION_FILES = {
@@ -87,7 +88,14 @@ PREVIOUS_VERSION_FILES = {
         "index.html",
         "equity_events.png",
     ),
-    "sweep": ("sweep.parquet", "sweep.csv", "manifest.json", "heatmap_*.png"),
+    "sweep": (
+        "sweep.parquet",
+        "sweep.csv",
+        "manifest.json",
+        "heatmap_*.png",
+        "selection.json",
+        "selection.md",
+    ),
     "placebo": (
         "placebo.csv",
         "calendars.csv",

@@ -103,16 +103,32 @@ def _child(task: Task, write_fd: int, parent: int) -> None:
 class _Running:
     def __init__(self, name: str, task: Task) -> None:
         self.name = name
+        self.task = task
+        self.pid = 0
+        self.read_fd = -1
+
+    def start(self) -> None:
+        """Fork the child (call once the object is where a kill finds it)."""
+        task = self.task
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
         _prctl()  # looked up before the fork, once
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child (coverage cannot see it)
-            os.close(read_fd)
-            _child(task, write_fd, parent)
-        os.close(write_fd)
-        self.pid = pid
+        # Ctrl-C is held back across the fork: one arriving inside it would raise in the
+        # child's at-fork hooks (logging's "Exception ignored in _releaseLock") before the child
+        # ignores SIGINT. The parent gets a held-back Ctrl-C as soon as it is unblocked.
         self.read_fd = read_fd
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (coverage cannot see it)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                os.close(read_fd)
+                _child(task, write_fd, parent)
+            self.pid = pid
+            os.close(write_fd)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def collect(self) -> tuple[bool, Any]:
         with os.fdopen(self.read_fd, "rb") as pipe:
@@ -156,6 +172,7 @@ def run_concurrently(
     try:
         while pending and len(running) < workers:
             running.append(_Running(*pending.pop(0)))
+            running[-1].start()
         if meanwhile is not None:
             meanwhile()
         while running:
@@ -163,6 +180,7 @@ def run_concurrently(
             running.pop(0)
             if pending:
                 running.append(_Running(*pending.pop(0)))
+                running[-1].start()
     except BaseException:
         for child in running:
             child.kill()

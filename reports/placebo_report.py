@@ -78,8 +78,15 @@ def histogram(path: Path, metric: str, placebo: np.ndarray, marks: dict[str, flo
     save_png(fig, path)
 
 
+def _interval(metric: str, low: Any, high: Any) -> str:
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return f"[{_value(metric, low)}, {_value(metric, high)}]"
+
+
 def _index(
     title: str,
+    scheme: str,
     parameters: dict[str, str],
     summary: pd.DataFrame,
     metrics: list[str],
@@ -98,13 +105,16 @@ def _index(
                 f"{_value(m, rec['placebo_median'])} [{_value(m, rec['placebo_p05'])}, "
                 f"{_value(m, rec['placebo_p95'])}]",
                 rec["placebo_defined"],
+                _interval(m, rec.get("ci_low"), rec.get("ci_high")),
             ]
         )
     parts = [
         '<p class="warn">The event list and the baskets were chosen with hindsight: the real '
         "calendar's figures are in-sample. The placebo asks whether the <em>timing</em> of the "
         "news matters: random calendars with the same number of events and the same sequence of "
-        "directions, traded with the same config.</p>",
+        "directions, traded with the same config. The numbers below come from "
+        f"<strong>{esc(scheme)}</strong> placebo calendars (how they are drawn: Parameters, "
+        "and why circular is the default: the notes).</p>",
         "<h2>Parameters</h2>",
         table(["", ""], parameters.items()),
         "<h2>Real calendar and always-on rotation against the placebo distribution</h2>",
@@ -117,6 +127,7 @@ def _index(
                 "p-value (one-sided)",
                 "placebo median [5%, 95%]",
                 "draws defined",
+                "bootstrap CI of the value",
             ],
             rows,
             numeric={2, 3, 4, 6},
@@ -130,7 +141,7 @@ def _index(
     parts.append("<h2>Files</h2><ul>")
     for name, what in (
         ("placebo.csv", "one row per placebo calendar: its metrics"),
-        ("calendars.csv", "the entry sessions of each placebo calendar"),
+        ("calendars.csv", "the entry sessions and directions of each placebo calendar"),
         ("summary.csv", "the table above, at full precision"),
         ("summary.json", "the same, with the definitions and the real calendar's facts"),
         ("manifest.json", "config, input files with sha256, seed, versions"),
@@ -151,12 +162,15 @@ def write_placebo_report(
     title: str,
     parameters: dict[str, str],
     notes: list[str] | None = None,
+    scheme: str = "circular",
 ) -> Path:
     """Write the placebo folder atomically; return its path.
 
-    ``summary`` has columns baseline, metric, value, placebo_defined, placebo_mean, placebo_std,
-    placebo_p05, placebo_median, placebo_p95, percentile, p_value; ``draws`` has one column per
-    metric of the summary.
+    ``summary`` has columns scheme, baseline, metric, value, placebo_defined, placebo_mean,
+    placebo_std, placebo_p05, placebo_median, placebo_p95, percentile, p_value, ci_low,
+    ci_high (the real run's bootstrap interval, NaN where there is none); ``draws`` has one
+    column per metric of the summary; ``scheme`` names the placebo calendars (the page says
+    which produced the numbers, and ``parameters["Placebo calendars"]`` how they are drawn).
     """
     metrics = list(dict.fromkeys(summary["metric"]))
     marks = {
@@ -175,7 +189,7 @@ def write_placebo_report(
     for m in metrics:
         files[f"hist_{m}.png"] = lambda p, m=m: histogram(p, m, draws[m].to_numpy(), marks[m])
     files["index.html"] = lambda p: p.write_text(
-        _index(title, parameters, summary, metrics, notes or []), encoding="utf-8"
+        _index(title, scheme, parameters, summary, metrics, notes or []), encoding="utf-8"
     )
     plots = [f"hist_{m}.png" for m in metrics]
     return write_run_folder(destination, files, kind="placebo", manifest=manifest, concurrent=plots)

@@ -10,9 +10,11 @@ whose configs are all ruined reads "ruined").
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -95,16 +97,40 @@ def heatmap_name(metric: str, x: str, y: str) -> str:
     return f"heatmap_{metric}_{x.replace('.', '-')}_{y.replace('.', '-')}.png"
 
 
+PARQUET_METADATA_KEY = b"capex_rotation"
+
+
+def write_parquet(table: pd.DataFrame, path: Path, metadata: dict[str, Any] | None) -> None:
+    """``table`` as parquet, with ``metadata`` (e.g. ``{"trials": 2000}``) as JSON under the
+    schema key ``capex_rotation`` (``pyarrow.parquet.read_schema(path).metadata``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    if metadata:
+        extra = {PARQUET_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()}
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **extra})
+    pq.write_table(arrow, path)
+
+
 def sweep_files(
-    table: pd.DataFrame, metric: str, pairs: list[tuple[str, str]]
+    table: pd.DataFrame,
+    metric: str,
+    pairs: list[tuple[str, str]],
+    metadata: dict[str, Any] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Callable[[Path], None]]:
-    """The writers of a sweep folder's outputs (name -> writer(path)): sweep.parquet,
-    sweep.csv and one heatmap of ``metric`` per pair of grid keys. The caller writes them
-    together (reports.run_folder.InPlaceFolder.commit), then the manifest."""
+    """The writers of a sweep folder's outputs (name -> writer(path)): sweep.parquet (with
+    ``metadata`` in its schema: :func:`write_parquet`), sweep.csv, one heatmap of ``metric``
+    per pair of grid keys, and the text files of ``extra`` (name -> content, e.g.
+    selection.json and selection.md). The caller writes them together
+    (reports.run_folder.InPlaceFolder.commit), then the manifest."""
     files: dict[str, Callable[[Path], None]] = {
-        "sweep.parquet": lambda p: table.to_parquet(p, index=False),
+        "sweep.parquet": lambda p: write_parquet(table, p, metadata),
         "sweep.csv": lambda p: table.to_csv(p, index=False, lineterminator="\n"),
     }
+    for name, text in (extra or {}).items():
+        files[name] = lambda p, text=text: p.write_bytes(text.encode())
     for x, y in pairs:
         files[heatmap_name(metric, x, y)] = lambda p, x=x, y=y: heatmap(table, metric, x, y, p)
     return files

@@ -105,7 +105,7 @@ def _index(
 ) -> str:
     head = ["window", "train", "test", "config", *keys]
     metric_cols = list(dict.fromkeys([f"is_{metric}", f"oos_{metric}", "is_sharpe", "oos_sharpe"]))
-    head += [*metric_cols, "OOS return", "OOS books", "note"]
+    head += [*metric_cols, "trials", "IS PSR", "IS DSR", "OOS return", "OOS books", "note"]
     rows = []
     for rec in windows.to_dict("records"):
         config = rec["config"]
@@ -122,6 +122,9 @@ def _index(
                     for k in keys
                 ),
                 *(_num(rec[c]) for c in metric_cols),
+                rec.get("trials", ""),
+                _num(rec.get("is_psr", float("nan"))),
+                _num(rec.get("is_dsr", float("nan"))),
                 _num(rec["oos_total_return"], pct=True),
                 rec["oos_books"],
                 rec["reason"],
@@ -156,6 +159,11 @@ def _index(
         image("is_vs_oos_sharpe.png", "in-sample vs out-of-sample Sharpe per window"),
         "<h2>Windows</h2>",
         table(head, rows, numeric=numeric),
+        '<p class="note">trials: configs tried on the train window. IS PSR: probability that '
+        "the chosen config's true daily Sharpe on the train window is above 0; IS DSR: the same "
+        "against the Sharpe the best of that many luck-only trials would show (Bailey &amp; "
+        "Lopez de Prado 2014). A low IS DSR says the choice may be luck; the OOS columns say "
+        "what it did next.</p>",
     ]
     parts += [f'<p class="note">{esc(n)}</p>' for n in notes]
     parts.append("<h2>Files</h2><ul>")

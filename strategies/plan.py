@@ -240,6 +240,46 @@ def build_plan(
     return planner.plan
 
 
+class BookOpener:
+    """Sizes a book exactly as the planner opens one (the same code), for a caller that places
+    books itself (the placebo's fast calendars, strategies/calendar_planner.py).
+
+    ``open(f, total, side)`` returns the book the planner would open at the open of ``f`` for
+    a net signal ``total`` of sign ``side`` (its id is 0, its exits unset), or (None, why) when
+    it cannot open. Single-book strategies only: the per_event gross cap needs the open books.
+    """
+
+    def __init__(
+        self,
+        market: MarketData,
+        strategy: Strategy,
+        weights: np.ndarray | None = None,
+        sizing_cache: dict | None = None,
+    ) -> None:
+        empty = EventSchedule.of(market, [], [])
+        self._planner = _Planner(market, strategy, empty, weights, sizing_cache)
+
+    def sizing_key(self, f: int, side: int) -> tuple | None:
+        """What the book opened at ``f`` depends on, besides the signal's scale: the planner's
+        own memo key for a built-in sizer (side, decision close unless the sizer reads no
+        prices, eligible names), None for another sizer."""
+        planner = self._planner
+        if not planner.pure_sizer:
+            return None
+        t = f - 1
+        row = planner.eligible[t]
+        return (side, t if planner.reads_prices else -1, row[planner.all_cols].tobytes())
+
+    def open(self, f: int, total: float, side: int) -> tuple[Book | None, str]:
+        planner = self._planner
+        planner.open.clear()
+        planner.plan.books.clear()
+        book, why = planner._open(f, total, side)
+        planner.open.clear()
+        planner.plan.books.clear()
+        return book, why
+
+
 class _Planner:
     def __init__(
         self, market, strategy, schedule: EventSchedule, weights, sizing_cache=None

@@ -54,3 +54,17 @@ def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     result = subprocess.run([ruff, "check", "--quiet", str(REPO)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_command_line_starts_without_numpy():
+    """``capex-rotation --help`` imports only typer, rich and the option types: a command's
+    dependencies (numpy, pandas, backtrader, matplotlib) are imported when it runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backtests.cli.app; print(sorted(m for m in ('numpy', 'pandas', "
+        "'backtrader', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

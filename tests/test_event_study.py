@@ -12,6 +12,7 @@ from clitools import assert_one_line_error, run_cli
 from scipy import stats
 
 from backtests.config import load_config, with_cli_options
+from backtests.research.event_evidence import ADDED_COLUMNS
 from backtests.research.event_stats import SUMMARY_COLUMNS
 from backtests.research.event_study import (
     ROW_COLUMNS,
@@ -120,7 +121,7 @@ def test_car_from_0_definition(study):
 
 def test_csv_columns_and_shape(study):
     assert list(study.rows.columns) == list(ROW_COLUMNS)
-    assert list(study.summary.columns) == list(SUMMARY_COLUMNS)
+    assert list(study.summary.columns) == [*SUMMARY_COLUMNS, *ADDED_COLUMNS]
     used = study.used
     assert len(study.rows) == len(used) * 3 * 16
     assert set(study.summary["k"]) == set(range(11))
@@ -260,13 +261,25 @@ def test_cli_end_to_end(capsys, shared_market_data, tmp_path):
     assert list(rows.columns) == list(ROW_COLUMNS)
     assert rows["event_id"].nunique() == 60
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    assert list(summary.columns) == [*SUMMARY_COLUMNS, *ADDED_COLUMNS]
+    first_summary = (out / "summary.csv").read_bytes()
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "<script" not in html.lower() and "http" not in html.split("<h2>Events</h2>")[0]
     for png in ("car_paths.png", "car_by_direction.png", "car_0_5_by_event.png"):
         assert f'src="{png}"' in html
     assert "in-sample" in html and "not independent" in html
     assert "spread" in stdout and "Report:" in stdout and "in-sample" in stdout
+    # The terminal's second table: p-values that allow for overlap at CAR(0,5), with rbar.
+    overlap = stdout[stdout.index("p-values that allow for overlapping windows") :]
+    for header in ("rbar", "p (t)", "KP", "HAC", "signed"):
+        assert header in overlap, header
+    # Same inputs, same bytes.
+    again = tmp_path / "es-again"
+    code, _, err = run_cli(
+        capsys, "event-study", "--data-dir", str(shared_market_data), "--out", str(again)
+    )
+    assert code == 0, err
+    assert (again / "summary.csv").read_bytes() == first_summary
     # A rerun replaces the previous output folder.
     code, _, err = run_cli(
         capsys,

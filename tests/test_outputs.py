@@ -269,6 +269,8 @@ def test_a_sweep_folder_keeps_its_checkpoint_and_drops_its_own_stale_heatmaps(
     assert files == [
         "heatmap_sharpe_strategy-hold_sessions_strategy-gross.png",
         "manifest.json",
+        "selection.json",
+        "selection.md",
         "sweep.csv",
         "sweep.parquet",
     ]

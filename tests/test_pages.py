@@ -407,3 +407,7 @@ def test_research_pages_render(command, extra, shared_market_data, tmp_path, cap
     assert code == 0, err
     assert_page_ok(out / "index.html", browser)
     assert list(out.glob("*.png")), "the page has no picture to check"
+    if command == "event-study":  # the tests that allow for overlap, with rbar, as a table
+        page = (out / "index.html").read_text(encoding="utf-8")
+        section = page[page.index('id="overlap-tests"') :]
+        assert "<table>" in section and "r\u0304" in section and "p (HAC)" in section

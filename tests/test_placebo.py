@@ -64,19 +64,30 @@ def test_summary_rows_use_the_formulas():
 # -- draws --------------------------------------------------------------------------------------
 
 
-def test_draws_are_seeded_sorted_and_never_on_the_first_session():
-    a = placebo.draw_calendars(5, 3, 2000, seed=7)
-    assert a.shape == (2000, 3)
-    assert np.array_equal(a, placebo.draw_calendars(5, 3, 2000, seed=7))
-    assert not np.array_equal(a, placebo.draw_calendars(5, 3, 2000, seed=8))
-    assert (np.diff(a, axis=1) >= 0).all()
-    assert a.min() == 1 and a.max() == 4  # every session after the first, and only those
-    counts = np.bincount(a.ravel(), minlength=5)[1:]
-    assert counts.min() > 0.8 * counts.mean()  # roughly uniform
-    assert (a[:, 0] == a[:, 1]).any()  # independent draws: two events may share a session
-    # The first draws are numpy's default_rng(seed).integers(1, n), sorted per calendar.
-    expected = np.sort(np.random.default_rng(7).integers(1, 5, size=(2000, 3)), axis=1)
+def test_iid_draws_are_seeded_sorted_and_never_on_the_first_session(setup):
+    n, k = len(setup.market.sessions), len(setup.events)
+    a = placebo.draw_event_sessions(setup, "iid", 2000, seed=7)
+    assert a.shape == (2000, k)
+    assert np.array_equal(a, placebo.draw_event_sessions(setup, "iid", 2000, seed=7))
+    assert not np.array_equal(a, placebo.draw_event_sessions(setup, "iid", 2000, seed=8))
+    assert (np.diff(a, axis=1) >= 0).all()  # the k-th earliest draw goes to the k-th event
+    assert a.min() >= 1 and a.max() <= n - 1
+    # The numbers of the placebo before issue 9: default_rng(seed).integers(1, n), sorted.
+    expected = np.sort(np.random.default_rng(7).integers(1, n, size=(2000, k)), axis=1)
     assert np.array_equal(a, expected)
+
+
+def test_circular_draws_shift_every_event_by_one_offset(setup):
+    n = len(setup.market.sessions)
+    a = placebo.draw_event_sessions(setup, "circular", 300, seed=4)
+    offsets = np.random.default_rng(4).integers(0, n - 1, size=300)
+    expected = (setup.entry_index[None, :] - 1 + offsets[:, None]) % (n - 1) + 1
+    assert np.array_equal(a, expected)
+
+
+def test_an_unknown_scheme_is_a_placebo_error(setup):
+    with pytest.raises(placebo.PlaceboError, match="expected one of circular, block, iid"):
+        placebo.draw_event_sessions(setup, "uniform", 10, seed=1)
 
 
 def test_a_placebo_plan_keeps_the_direction_sequence(setup):
@@ -86,12 +97,16 @@ def test_a_placebo_plan_keeps_the_direction_sequence(setup):
     known = [e.known_at for e in setup.events]
     assert known == sorted(known)  # chronological
     real_sequence = [e.direction for e in setup.events]
-    calendars = placebo.draw_calendars(len(sessions), len(setup.events), 20, seed=3)
+    calendars = placebo.draw_event_sessions(setup, "iid", 20, seed=3)
     for row in calendars:
         plan = placebo.placebo_plan(setup, row)
         entries = [o.entry_session for o in plan.outcomes]
         assert entries == [sessions[k] for k in row]
         assert entries == sorted(entries)
+        assert [o.event.direction for o in plan.outcomes] == real_sequence
+    for row in placebo.draw_event_sessions(setup, "circular", 20, seed=3):
+        plan = placebo.placebo_plan(setup, row)  # each event moved with its own direction
+        assert [o.entry_session for o in plan.outcomes] == [sessions[k] for k in row]
         assert [o.event.direction for o in plan.outcomes] == real_sequence
         assert all(o.reason == "" or "first session" not in o.reason for o in plan.outcomes)
         for book in plan.books:  # a book opens the session after a +1 event's decision close
@@ -140,7 +155,7 @@ def test_real_calendar_metrics_equal_a_backtrader_run(config, setup):
 
 
 def test_draw_rows_equal_single_plan_evaluations(setup):
-    calendars = placebo.draw_calendars(len(setup.market.sessions), len(setup.events), 6, seed=1)
+    calendars = placebo.draw_event_sessions(setup, "iid", 6, seed=1)
     table = placebo.run_draws(setup, calendars)
     assert list(table["draw"]) == list(range(6))
     for k in (0, 5):
@@ -180,8 +195,12 @@ def test_cli_writes_a_deterministic_folder(capsys, shared_market_data, tmp_path)
     assert _run(shared_market_data, tmp_path / "b", "--workers", "2") == 0
     capsys.readouterr()
     a, b = tmp_path / "a", tmp_path / "b"
-    for name in ("placebo.csv", "calendars.csv", "summary.csv", "summary.json"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    # Workers are recorded in the manifest's command line only: every other file is the same.
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        if name != "manifest.json":
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
     draws = pd.read_csv(a / "placebo.csv")
     assert list(draws.columns[:5]) == ["draw", "sharpe", "total_return", "hit_rate", "books"]
     assert len(draws) == 50
@@ -194,7 +213,20 @@ def test_cli_writes_a_deterministic_folder(capsys, shared_market_data, tmp_path)
         placebo.p_value(real["value"], draws["sharpe"].to_numpy())
     )
     assert summary["events"]["inside_run"] == len(summary["events"]["directions"])
+    assert summary["scheme"] == "circular" == summary["default_scheme"]
+    boot = summary["bootstrap"]
+    assert boot["seed"] == 7 and boot["reps"] == 2000 and boot["block_length"] >= 1
+    assert boot["sharpe_ci_low"] < boot["sharpe_ci_high"]
+    table = pd.read_csv(a / "summary.csv")
+    assert (table["scheme"] == "circular").all()
+    table = table.set_index(["baseline", "metric"])
+    assert table.loc[("real", "sharpe"), "ci_low"] == pytest.approx(boot["sharpe_ci_low"])
+    assert np.isnan(table.loc[("always_on", "sharpe"), "ci_low"])
+    manifest = json.loads((a / "manifest.json").read_text())
+    assert manifest["scheme"] == "circular" and manifest["bootstrap"]["seed"] == 7
+    assert "circular" in captured.out and "stationary-bootstrap" in captured.out
     html = (a / "index.html").read_text()
+    assert "<strong>circular</strong>" in html and "bootstrap CI" in html
     for metric in placebo.REPORTED:
         png = a / f"hist_{metric}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -208,6 +240,7 @@ def test_cli_writes_a_deterministic_folder(capsys, shared_market_data, tmp_path)
     ("extra", "fragment"),
     [
         (["--draws", "0"], "--draws"),
+        (["--scheme", "uniform"], "--scheme uniform: expected one of circular, block, iid"),
         (["--workers", "0"], "--workers"),
         (["--set", "strategy.hold=3"], "strategy.hold_sessions"),
         (["--set", "run.end=2023-01-31"], "no event"),
@@ -220,6 +253,16 @@ def test_cli_bad_input_is_one_line(capsys, shared_market_data, tmp_path, extra, 
     assert len([line for line in err.splitlines() if line.strip()]) == 1
     assert fragment in err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_iid_scheme_is_the_old_placebo(capsys, shared_market_data, tmp_path):
+    assert _run(shared_market_data, tmp_path / "iid", "--scheme", "iid") == 0
+    assert "iid placebo calendars" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "iid" / "summary.json").read_text())
+    assert summary["scheme"] == "iid"
+    calendars = pd.read_csv(tmp_path / "iid" / "calendars.csv")
+    directions = summary["events"]["directions"]
+    assert (calendars["directions"] == directions).all()  # iid keeps the real order
 
 
 def test_cli_refuses_a_foreign_folder(capsys, shared_market_data, tmp_path):

@@ -313,7 +313,7 @@ def test_placebo_ruined_real_calendar_has_undefined_metrics(gross_50_setup):
 @pytest.mark.shared_data
 def test_placebo_ruined_draws_are_left_out_of_the_distribution(gross_50_setup):
     setup = gross_50_setup
-    calendars = placebo.draw_calendars(len(setup.market.sessions), len(setup.events), 20, seed=3)
+    calendars = placebo.draw_event_sessions(setup, "iid", 20, seed=3)
     draws = placebo.run_draws(setup, calendars)
     ruined = draws["min_equity"] <= 0
     assert ruined.any()

@@ -281,3 +281,35 @@ def test_cli_refuses_a_grid_that_varies_the_run_dates(capsys, shared_market_data
     err = capsys.readouterr().err
     assert code == 2
     assert "run.start" in err and len(err.strip().splitlines()) == 1
+
+
+def test_each_fold_reports_trials_and_the_in_sample_dsr(small):
+    """trials = every config of the grid; IS PSR vs 0 and DSR of the chosen config recomputed
+    here from its train-window equity and the train table's Sharpes (annualised / sqrt(252))."""
+    from scipy import stats
+
+    grid, data, result, _ = small
+    chosen = result.windows[result.windows["status"] == "chosen"]
+    assert len(chosen) and (result.windows["trials"] == len(grid)).all()
+    for rec, table in zip(result.windows.to_dict("records"), result.train_tables, strict=True):
+        if rec["status"] != "chosen":
+            assert np.isnan(rec["is_dsr"])
+            continue
+        first, last = pd.Timestamp(rec["train_start"]), pd.Timestamp(rec["train_end"])
+        r = wf.train_returns(grid, data, int(rec["config"]), first, last)
+        n, sr = r.size, r.mean() / r.std(ddof=1)
+        g3, g4 = stats.skew(r, bias=False), stats.kurtosis(r, fisher=False, bias=False)
+
+        def psr(benchmark, sr=sr, n=n, g3=g3, g4=g4):
+            z = (sr - benchmark) * np.sqrt(n - 1) / np.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
+            return stats.norm.cdf(z)
+
+        trial = table["sharpe"].to_numpy(float) / np.sqrt(252)
+        v = np.var(trial[np.isfinite(trial)], ddof=1)
+        g, big_n = np.euler_gamma, len(grid)
+        sr0 = np.sqrt(v) * (
+            (1 - g) * stats.norm.ppf(1 - 1 / big_n) + g * stats.norm.ppf(1 - 1 / (big_n * np.e))
+        )
+        assert sr * np.sqrt(252) == pytest.approx(rec["is_sharpe"], rel=1e-9)
+        assert rec["is_psr"] == pytest.approx(psr(0.0), rel=1e-9, abs=1e-12)
+        assert rec["is_dsr"] == pytest.approx(psr(sr0), rel=1e-9, abs=1e-12)

@@ -18,6 +18,7 @@ import traceback
 from data.atomic import mark_interrupted, was_interrupted
 
 INTERRUPTED_EXIT = 130
+_WHOLE_PROCESS = False  # main() runs the process (argv from the command line), not a test
 
 
 def _on_sigint(signum, frame) -> None:
@@ -37,6 +38,10 @@ def _print_error(text: str) -> None:
 
 
 def _interrupted(message: str = "interrupted; nothing was written") -> int:
+    if _WHOLE_PROCESS:
+        # One Ctrl-C is handled once: a second one during the clean-up and the interpreter's
+        # shutdown (joining pool threads) must not turn exit 130 into death by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
     return INTERRUPTED_EXIT
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _on_sigint):
         signal.signal(signal.SIGINT, _on_sigint)
+    global _WHOLE_PROCESS
+    _WHOLE_PROCESS = argv is None
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:

@@ -13,6 +13,7 @@ from backtests.cli.backtest import backtest as backtest_command
 from backtests.cli.compare import compare as compare_command
 from backtests.cli.event_study import event_study as event_study_command
 from backtests.cli.events import events_app
+from backtests.cli.evidence import evidence as evidence_command
 from backtests.cli.placebo import placebo as placebo_command
 from backtests.cli.sweep import sweep as sweep_command
 from backtests.cli.walk_forward import walk_forward as walk_forward_command
@@ -38,4 +39,5 @@ app.command("event-study")(event_study_command)
 app.command("placebo")(placebo_command)
 app.command("walk-forward")(walk_forward_command)
 app.command("compare")(compare_command)
+app.command("evidence")(evidence_command)
 app.add_typer(events_app, name="events")

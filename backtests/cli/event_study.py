@@ -156,6 +156,12 @@ def _print_summary(study, seconds: float, folder: Path) -> None:
             )
         table.add_section()
     out.print(table)
+    out.print(_overlap_table(study.summary, h))
+    out.print(
+        "signed: CAR x direction. Overlapping windows can make p (t) too small: trust KP "
+        "(Kolari-Pynnonen, with rbar) and HAC (calendar time, Newey-West) first; rank and g.sign "
+        "are robust to fat tails (summary.csv has every k)."
+    )
     out.print(
         f"{facts['events_used']} events studied, {facts['events_skipped']} skipped (see "
         f"events.csv), {facts['events_overlapping']} overlapping another, in {seconds:.2f} s."
@@ -165,3 +171,44 @@ def _print_summary(study, seconds: float, folder: Path) -> None:
         "are not independent."
     )
     out.print(f"Report: {folder}")
+
+
+OVERLAP_GROUPS = (
+    ("all", "all", "all"),
+    ("all_signed", "all", "signed"),
+    ("direction", "+1", "+1"),
+    ("direction", "-1", "-1"),
+)
+
+
+def _overlap_table(summary, h: int) -> Table:
+    """p-values at CAR(0,h) of the tests that allow for overlapping events, next to the t-test's
+    (``signed``: each CAR times the event's direction)."""
+    table = Table(
+        title=f"CAR(0,{h}): p-values that allow for overlapping windows",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    headers = ("basket", "events", "N", "rbar", "p (t)", "BMP", "KP", "rank", "g.sign", "HAC")
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("basket", "events") else "right")
+    rows = summary[summary["k"] == h]
+    for basket in ("long", "short", "spread"):
+        for group, value, label in OVERLAP_GROUPS:
+            match = rows[
+                (rows["basket"] == basket) & (rows["group"] == group) & (rows["value"] == value)
+            ]
+            if match.empty:
+                continue
+            r = match.iloc[0]
+            table.add_row(
+                basket,
+                label,
+                str(int(r["n"])),
+                _num(r["rbar"]),
+                *(_num(r[c]) for c in ("t_pvalue", "bmp_p", "kp_p", "rank_p", "gsign_p", "ct_p")),
+            )
+        table.add_section()
+    return table

@@ -30,7 +30,13 @@ from reports.formatting import num, pct
 if TYPE_CHECKING:
     from backtests.research.placebo import PlaceboResult
 
-from backtests.research.placebo_definitions import PLACEBO_DEFINITIONS
+from backtests.research.placebo_definitions import (
+    DEFAULT_SCHEME,
+    PLACEBO_DEFINITIONS,
+    SCHEME_RULES,
+    SCHEMES,
+    WHY_DEFAULT,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -47,7 +53,7 @@ def _document(result: PlaceboResult) -> dict[str, Any]:
     directions = setup.directions
     results: dict[str, dict] = {}
     for rec in result.summary.to_dict("records"):
-        row = {k: v for k, v in rec.items() if k not in ("baseline", "metric")}
+        row = {k: v for k, v in rec.items() if k not in ("scheme", "baseline", "metric")}
         results.setdefault(rec["baseline"], {})[rec["metric"]] = row
     facts = {
         name: {
@@ -59,6 +65,10 @@ def _document(result: PlaceboResult) -> dict[str, Any]:
         for name, values in (("real", result.real), ("always_on", result.always_on))
     }
     return {
+        "scheme": result.scheme,
+        "scheme_rule": SCHEME_RULES[result.scheme],
+        "default_scheme": DEFAULT_SCHEME,
+        "why_default": WHY_DEFAULT,
         "seed": result.seed,
         "draws": len(result.draws),
         "first_session": sessions[0].date().isoformat(),
@@ -73,6 +83,7 @@ def _document(result: PlaceboResult) -> dict[str, Any]:
             "directions": "".join("+" if d > 0 else "-" for d in directions),
         },
         "results": results,
+        "bootstrap": result.bootstrap,
         "facts": facts,
         "definitions": PLACEBO_DEFINITIONS,
     }
@@ -90,12 +101,47 @@ def _parameters(result: PlaceboResult, document: dict) -> dict[str, str]:
         "Gross": f"{c.strategy.gross:g}",
         "Costs (bp)": f"commission {c.costs.commission_bps:g} / slippage {c.costs.slippage_bps:g}"
         f" / borrow {c.costs.borrow_bps:g} a year",
+        "Placebo calendars": f"{result.scheme}"
+        + (" (the default)" if result.scheme == DEFAULT_SCHEME else "")
+        + f": {SCHEME_RULES[result.scheme]}",
         "Draws": f"{document['draws']} (seed {document['seed']})",
+        "Bootstrap": _bootstrap_setting(result.bootstrap),
     }
 
 
+def _bootstrap_setting(boot: dict) -> str:
+    block = boot["block_length"]
+    length = f"mean block length {block:.2f} sessions" if math.isfinite(block) else "no block"
+    return (
+        f"stationary bootstrap (Politis & Romano 1994) of the real run's {boot['returns']} daily "
+        f"returns, {length} (arch optimal_block_length: Politis & White 2004; Patton, Politis & "
+        f"White 2009), {boot['reps']} resamples, seed {boot['seed']}, "
+        f"{boot['confidence']:.0%} percentile intervals"
+    )
+
+
+def _bootstrap_line(result: PlaceboResult) -> str:
+    boot = result.bootstrap
+    level = f"{boot['confidence']:.0%}"
+    if boot.get("undefined"):
+        return f"Real run, {level} bootstrap intervals: undefined ({boot['undefined']})."
+    return (
+        f"Real run, {level} stationary-bootstrap intervals (mean block length "
+        f"{boot['block_length']:.2f} sessions, {boot['reps']} resamples, seed {boot['seed']}): "
+        f"Sharpe [{num(boot['sharpe_ci_low'], 3)}, {num(boot['sharpe_ci_high'], 3)}], "
+        f"total return [{pct(boot['total_return_ci_low'], digits=1)}, "
+        f"{pct(boot['total_return_ci_high'], digits=1)}]."
+    )
+
+
 def _notes(result: PlaceboResult) -> list[str]:
+    default = " (the default)" if result.scheme == DEFAULT_SCHEME else ""
     notes = [
+        f"Placebo calendars: {result.scheme}{default}, {SCHEME_RULES[result.scheme]}. "
+        f"Why circular is the default: {WHY_DEFAULT}",
+        _bootstrap_line(result)
+        + " The intervals come from the run's own daily returns (blocks keep their serial "
+        "dependence); the placebo asks a different question, whether the dates matter.",
         "Percentile: mid-rank of the value among the placebo draws with a defined value "
         "(ties count half). p-value: one-sided, (1 + #placebo >= value) / (1 + #placebo); "
         "a small p-value says random dates rarely do as well.",
@@ -105,6 +151,11 @@ def _notes(result: PlaceboResult) -> list[str]:
         "short half, no commission or slippage: an idealised baseline for the rotation itself, "
         "with no books and so no hit rate, not an investable strategy.",
     ]
+    return notes + _ruin_notes(result)
+
+
+def _ruin_notes(result: PlaceboResult) -> list[str]:
+    notes = []
     for name, values in (("real calendar", result.real), ("always-on rotation", result.always_on)):
         if values["ruined_on"]:
             notes.append(
@@ -122,8 +173,15 @@ def _manifest(result: PlaceboResult, document: dict) -> dict[str, Any]:
     return {
         "command": sys.argv[1:],
         "config": setup.config.resolved(),
+        "scheme": result.scheme,
+        "default_scheme": DEFAULT_SCHEME,
+        "why_default": WHY_DEFAULT,
         "seed": result.seed,
         "draws": len(result.draws),
+        "bootstrap": {
+            k: result.bootstrap[k]
+            for k in ("method", "block_rule", "block_length", "reps", "seed", "confidence")
+        },
         "sessions": {
             "first": document["first_session"],
             "last": document["last_session"],
@@ -141,7 +199,20 @@ def placebo(
     start: StartOption = None,
     end: EndOption = None,
     draws: Annotated[int, typer.Option("--draws", help="Number of placebo calendars.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calendars.")] = 7,
+    scheme: Annotated[
+        str,
+        typer.Option(
+            "--scheme",
+            help="How placebo dates are drawn: circular (the default: the real calendar shifted "
+            "by one random offset, so its clustering and spacing are kept exactly and only its "
+            "position moves), block (runs of same-direction events kept, the gaps between runs "
+            "permuted, then shifted) or iid (uniform independent dates, which spread clustered "
+            "news out).",
+        ),
+    ] = DEFAULT_SCHEME,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the random calendars and the bootstrap.")
+    ] = 7,
     workers: WorkersOption = 1,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default reports/placebo/...).")
@@ -149,7 +220,8 @@ def placebo(
     overrides: SetOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Compare the real calendar's Sharpe, total return and hit rate with random calendars."""
+    """Compare the real calendar's Sharpe, total return and hit rate with placebo calendars
+    (default scheme: circular shifts of the real calendar), with bootstrap intervals."""
     from backtests.config import load_config, with_cli_options
     from backtests.research.placebo import PlaceboError, prepare_placebo, run_placebo
     from reports.output_folder import check_can_create, check_destination
@@ -161,6 +233,8 @@ def placebo(
         raise PlaceboError(f"--workers {workers}: need at least 1 worker")
     if seed < 0:
         raise PlaceboError(f"--seed {seed}: use a non-negative integer")
+    if scheme not in SCHEMES:
+        raise PlaceboError(f"--scheme {scheme}: expected one of {', '.join(SCHEMES)}")
     config = with_cli_options(
         load_config(config_file, overrides or []), data_dir, events, start, end
     )
@@ -175,10 +249,12 @@ def placebo(
     with progress:
         task = progress.add_task("draws", total=draws)
         result = run_placebo(
-            setup, draws, seed, workers, on_progress=lambda n: progress.advance(task, n)
+            setup, scheme, draws, seed, workers, on_progress=lambda n: progress.advance(task, n)
         )
     document = _document(result)
-    digest = config.digest({**setup.inputs, "seed": str(seed), "draws": str(draws)})
+    digest = config.digest(
+        {**setup.inputs, "seed": str(seed), "draws": str(draws), "scheme": scheme}
+    )
     folder = out_dir or DEFAULT_PLACEBO_DIR / f"{config.run.name}-{digest}"
     with err.status("writing the report"):
         folder = write_placebo_report(
@@ -188,14 +264,17 @@ def placebo(
             summary=result.summary,
             document=document,
             manifest=_manifest(result, document),
-            title=f"Placebo test of the news timing ({config.run.name}), "
+            title=f"Placebo test of the news timing ({config.run.name}, {scheme} calendars), "
             f"{document['first_session']} to {document['last_session']}",
             parameters=_parameters(result, document),
             notes=_notes(result),
+            scheme=scheme,
         )
     elapsed = time.perf_counter() - started
     _print_summary(result, document)
-    out.print(f"{draws} placebo calendars in {elapsed:.1f} s; report: {folder / 'index.html'}")
+    out.print(
+        f"{draws} {scheme} placebo calendars in {elapsed:.1f} s; report: {folder / 'index.html'}"
+    )
 
 
 def _print_summary(result: PlaceboResult, document: dict) -> None:
@@ -203,7 +282,8 @@ def _print_summary(result: PlaceboResult, document: dict) -> None:
 
     ev = document["events"]
     table = Table(
-        title=f"Against {len(result.draws)} placebo calendars ({ev['inside_run']} events, "
+        title=f"Against {len(result.draws)} {result.scheme} placebo calendars "
+        f"({ev['inside_run']} events, "
         f"{document['first_session']} to {document['last_session']})",
         box=box.SIMPLE_HEAD,
     )
@@ -223,6 +303,7 @@ def _print_summary(result: PlaceboResult, document: dict) -> None:
         if m == REPORTED[-1] and r["baseline"] == "real":
             table.add_section()
     out.print(table)
-    for note in _notes(result)[3:]:
+    out.print(_bootstrap_line(result))
+    for note in _ruin_notes(result):
         out.print(note)
     out.print("Results are in-sample: the event list was chosen with hindsight.")

@@ -75,10 +75,33 @@ def sweep(
     verify_top: Annotated[
         int, typer.Option("--verify-top", min=0, help="Re-run the best K through backtrader.")
     ] = 0,
+    select_configs: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--select-config",
+            metavar="N",
+            help="Also report PSR/DSR of config N (sweep.csv's config column; repeatable).",
+        ),
+    ] = None,
+    selection: Annotated[
+        bool,
+        typer.Option(
+            "--selection/--no-selection",
+            help="Compute the selection statistics (PSR, DSR, SPA, reality check, PBO).",
+        ),
+    ] = True,
+    reps: Annotated[
+        int, typer.Option("--spa-reps", min=10, help="Bootstrap resamples of SPA and RC.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the SPA/RC bootstrap.")] = 0,
+    pbo_blocks: Annotated[
+        int, typer.Option("--pbo-blocks", min=2, help="CSCV blocks of PBO (even).")
+    ] = 16,
     overrides: SetOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Run every config of a grid through the fast engine; write sweep.parquet/csv and heatmaps."""
+    """Run every config of a grid through the fast engine; write sweep.parquet/csv, heatmaps and
+    the selection statistics (selection.json, selection.md)."""
     from backtests.grid import load_grid
     from backtests.provenance import package_versions
     from backtests.sweep import (
@@ -91,6 +114,7 @@ def sweep(
     from reports.metrics import RANKABLE
     from reports.output_folder import check_destination
     from reports.run_folder import InPlaceFolder
+    from reports.selection_report import selection_markdown
     from reports.sweep_report import heatmap_name, rank, sweep_files
 
     if executor not in ("local", "dask"):
@@ -99,8 +123,19 @@ def sweep(
         raise SweepError("--scheduler needs --executor dask")
     if metric not in RANKABLE:
         raise SweepError(f"--metric {metric!r}: choose one of {', '.join(RANKABLE)}")
+    if pbo_blocks % 2:
+        raise SweepError(f"--pbo-blocks {pbo_blocks}: CSCV needs an even number of blocks")
+    if select_configs and not selection:
+        raise SweepError("--select-config needs the selection statistics; drop --no-selection")
     settings = {"data.source": "csv", "data.dir": str(data_dir)} if data_dir else None
     grid = load_grid(grid_file, overrides or [], settings)
+    named = sorted(set(select_configs or []))
+    for index in named:
+        if not 0 <= index < len(grid):
+            raise SweepError(
+                f"--select-config {index}: {grid.path} has configs 0 to {len(grid) - 1} (the "
+                "config column of sweep.csv)"
+            )
     pairs = _heatmap_pairs(grid, heatmaps)
     folder = (out_dir or DEFAULT_SWEEPS_DIR / f"{grid.name}-{grid.digest}").resolve()
     check_destination(folder, "sweep", staged=False)  # before loading: a refusal costs nothing
@@ -140,11 +175,28 @@ def sweep(
     computed_at = time.perf_counter()
 
     table = results_table(grid, result.table)
+    table.attrs["trials"] = len(grid)
+    ranked = rank(table, metric)
+    chosen = None
+    if selection:
+        chosen = _selection(
+            grid,
+            data,
+            workers,
+            metric,
+            named,
+            int(ranked["config"].iloc[0]),
+            reps,
+            seed,
+            pbo_blocks,
+        )
+    selected_at = time.perf_counter()
     elapsed = computed_at - loaded
     manifest = {
         "grid": grid.path,
         "grid_digest": grid.digest,
         "configs": len(grid),
+        "trials": len(grid),
         "keys": list(grid.keys),
         "base_config": grid.base.resolved(),
         "executor": executor,
@@ -153,16 +205,35 @@ def sweep(
         + [{"path": c.path, "sha256": c.sha256} for c in data.calendars.values()],
         "packages": package_versions(),
     }
+    extra = {}
+    if chosen is not None:
+        result_selection, rows, document = chosen
+        manifest["selection"] = {
+            "file": "selection.json",
+            "best_config": result_selection.best,
+            "named_configs": named,
+            **result_selection.settings,
+        }
+        extra = {
+            "selection.json": result_selection.to_json(),
+            "selection.md": selection_markdown(rows, document),
+        }
+    metadata = {"trials": len(grid), "metric": metric}
     with InPlaceFolder.open(folder, "sweep") as target:
         # Heatmaps are most of the command's time after the engine: forked workers draw them
         # while this process writes the tables.
         heatmaps = [heatmap_name(metric, x, y) for x, y in pairs]
-        target.commit(sweep_files(table, metric, pairs), manifest, concurrent=heatmaps)
-    ranked = rank(table, metric)
+        target.commit(
+            sweep_files(table, metric, pairs, metadata, extra), manifest, concurrent=heatmaps
+        )
     _print_top(ranked.head(top), grid, metric)
+    if chosen is not None:
+        _print_selection(chosen[1], chosen[2])
     out.print(
-        f"{len(grid)} configs ({result.computed} computed, {result.resumed} from the checkpoint) "
-        f"in {elapsed:.2f} s after {loaded - started:.2f} s of loading; results in {folder}"
+        f"{len(grid)} trials: {len(grid)} configs ({result.computed} computed, {result.resumed} "
+        f"from the checkpoint) in {elapsed:.2f} s after {loaded - started:.2f} s of loading"
+        + (f", selection statistics {selected_at - computed_at:.2f} s" if chosen else "")
+        + f"; results in {folder}"
     )
     if verify_top:
         _verify(grid, data, ranked.head(verify_top)["config"].tolist())
@@ -219,6 +290,72 @@ def _print_top(rows: pd.DataFrame, grid: Grid, metric: str) -> None:
             f"{int(bust.sum())} of the configs shown were ruined (equity <= 0 at a close, the run "
             "ended there): their metrics are undefined and they rank last."
         )
+
+
+def _selection(
+    grid: Grid,
+    data,
+    workers: int,
+    metric: str,
+    named: list[int],
+    best: int,
+    reps: int,
+    seed: int,
+    blocks: int,
+):
+    """Run the selection pass with a progress bar: (result, verdict rows, its document), or
+    None, said in one line, when the grid cannot have them (one config, too few sessions)."""
+    from backtests.research.selection_verdicts import selection_verdicts
+    from backtests.research.sweep_selection import SelectionError, run_selection
+
+    progress = progress_bar("selection", err)
+    try:
+        with progress:
+            task = progress.add_task("configs", total=len(grid))
+            result = run_selection(
+                grid,
+                data,
+                workers,
+                metric,
+                named,
+                best,
+                reps=reps,
+                seed=seed,
+                blocks=blocks,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except SelectionError as exc:
+        out.print(f"no selection statistics ({exc})")
+        return None
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted during the selection statistics: the sweep's configs are kept in the "
+            "checkpoint; rerun the same command to finish"
+        ) from None
+    document = result.document()
+    return result, selection_verdicts(document), document
+
+
+def _print_selection(rows: list[dict[str, Any]], document: dict[str, Any]) -> None:
+    from reports.selection_report import verdict_lines
+
+    s = document["settings"]
+    table = Table(
+        title=f"Selection over {document['n_trials']} trials (best by {document['metric']}: "
+        f"config {document['best_config']})",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("test", "config", "statistic", "value", "kind"):
+        table.add_column(name, justify="right" if name in ("config", "value") else "left")
+    for cells in verdict_lines(rows):
+        table.add_row(*cells)
+    out.print(table)
+    out.print(
+        f"PSR/DSR: probability the true daily Sharpe beats the benchmark (DSR: beats the best of "
+        f"{document['n_trials']} luck-only trials); SPA/RC: p-values, {s['spa_reps']} "
+        f"resamples, seed {s['spa_seed']}; PBO: CSCV, {s['pbo_blocks']} blocks; "
+        f"{document['ruined_configs']} ruined configs. Details: selection.md, selection.json."
+    )
 
 
 def _verify(grid: Grid, data, indices: list[int]) -> None:

@@ -151,14 +151,24 @@ def summary_period(result: WalkForwardResult) -> str:
 def _print_summary(result: WalkForwardResult, summary: dict) -> None:
     metric = result.metric
     table = Table(title=f"Walk-forward windows (chosen by {metric})", box=box.SIMPLE_HEAD)
-    for name in ("test window", "config", "IS sharpe", "OOS sharpe", "OOS return"):
+    for name in (
+        "test window",
+        "config",
+        "trials",
+        "IS sharpe",
+        "IS DSR",
+        "OOS sharpe",
+        "OOS return",
+    ):
         table.add_column(name, justify="left" if name == "test window" else "right")
     for rec in result.windows.to_dict("records"):
         flat = rec["status"] == "flat"
         table.add_row(
             f"{rec['test_start']} to {rec['test_end']}",
             "flat" if flat else str(rec["config"]),
+            str(rec["trials"]),
             _num(rec["is_sharpe"]),
+            _num(rec["is_dsr"]),
             _num(rec["oos_sharpe"]),
             f"{rec['oos_total_return']:.2%}",
         )
@@ -172,6 +182,10 @@ def _print_summary(result: WalkForwardResult, summary: dict) -> None:
         f"({bench['ticker']}: Sharpe {_num(bench['sharpe'])}, {_pct(bench['total_return'])}); "
         f"mean Sharpe of chosen configs IS {_num(summary['mean_is_sharpe'])} vs OOS "
         f"{_num(summary['mean_oos_sharpe'])} over {summary['windows_chosen']} window(s)."
+    )
+    out.print(
+        "IS DSR: probability that the chosen config's true train-window Sharpe beats the best of "
+        "its trials by luck alone (deflated Sharpe ratio)."
     )
     out.print(
         "Only the parameter choice is out of sample: the event list was chosen with hindsight."

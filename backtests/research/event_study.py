@@ -14,7 +14,10 @@ Definitions (the README's "Event study" section says the same):
 - CAR(a, b) = sum of AR_k for k in [a, b]. ``car_from_0`` is CAR(0, k) for k >= 0 and the
   run-up CAR(k, -1) for k < 0.
 - Across events: mean CAR(0, k) with a 95% t interval, the t statistic and its two-sided
-  p-value, and a two-sided sign test (binomial, p = 1/2, on the non-zero CARs).
+  p-value, and a two-sided sign test (binomial, p = 1/2, on the non-zero CARs). These treat
+  events as independent; the tests that do not (BMP, Kolari-Pynnonen with its rbar, Corrado
+  rank, generalized sign, calendar-time regression with Newey-West errors) are appended to the
+  same summary rows by :mod:`backtests.research.event_evidence`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from backtests.config import Config
+from backtests.research.event_evidence import study_inference, with_inference
 from backtests.research.event_stats import BASKETS, CONFIDENCE, summarize
 from backtests.runner import load_prices
 from data.calendar import entry_sessions
@@ -478,6 +482,8 @@ def run_event_study(
             f"{last['event_id']}: {last['reason']}"
         )
     summary, paths = summarize(rows, table, window)
+    say("testing across overlapping events")
+    summary = with_inference(summary, study_inference(returns, table, window))
     inputs = {h.source: h.sha256 for h in histories.values()}
     inputs[calendar.path] = calendar.sha256
     facts = {

@@ -1,13 +1,23 @@
 """Placebo calendars: is the news timing the reason the rotation pays, or would any dates do?
 
-A placebo calendar keeps what the real calendar says about *how often* and *which way* (the
-number of events entering inside the run and their sequence of directions, in chronological
-order) and throws away *when*: its entry sessions are drawn uniformly and independently (with
-replacement) from the run's sessions that have a decision close before them (every session but
-the first), then sorted, and the k-th earliest draw gets the direction of the k-th earliest real
-event. Two draws on one session enter together (their directions add up, as real events do).
-Each calendar is planned by :func:`strategies.plan.build_plan` and run by the fast engine with the
-same config as the real calendar.
+A placebo calendar keeps the real events entering inside the run (their number, directions and
+weights) and moves them to other sessions with one of three schemes
+(backtests/research/placebo_calendars.py, numpy ``default_rng(seed)``):
+
+- ``circular`` (the default): the whole real calendar shifted by one random offset, wrapping
+  around the run's sessions after the first. Its clustering (the bursts of 2024-2026), every
+  gap between events and the sequence of directions are kept exactly; only its position in the
+  market's history moves. This is the like-for-like null: "would the same calendar have paid
+  as well at another time?".
+- ``block``: runs of same-direction events kept whole, the gaps between runs permuted, then a
+  circular offset (a looser null: the spacing between episodes is reshuffled).
+- ``iid``: entry sessions drawn uniformly and independently, sorted, the k-th earliest draw
+  getting the k-th real event (the placebo before issue 9; it spreads clustered news out, so it
+  compares the real calendar with calendars that never cluster).
+
+Two events on one session enter together (their signals add up, as real ones do). Each
+calendar is planned and run with the real calendar's config (backtests/research/placebo_draws.py:
+the exact path, or a fast path that is bit-identical to it).
 
 Metrics (fast engine, README "Metrics"): ``sharpe``, ``total_return`` and ``hit_rate`` = the
 share of books whose P&L is positive (P&L = equity at the close of the book's exit session, or
@@ -25,6 +35,12 @@ Against the N placebo values of a metric that are defined (d_1..d_n):
 - ``p_value`` = (1 + #{d_i >= x}) / (1 + n), one-sided (is the real value unusually HIGH?), the
   real calendar counted as one more draw, so it is never 0.
 
+The real run's Sharpe and total return also get stationary-bootstrap confidence intervals
+(backtests/research/bootstrap.py: Politis & Romano 1994, mean block length from arch's
+``optimal_block_length``, Politis & White 2004 with Patton, Politis & White 2009), over its
+daily returns, seeded with the placebo's seed: they say how uncertain the real figures are
+from the run's own returns, whatever the dates.
+
 The "always on" baseline holds the rotation every day: at every close it is rebalanced to the
 target weights (each long name with bars on both sessions +G/2/n_long, each short -G/2/n_short,
 the same eligibility rule as the books), so its daily return is
@@ -38,142 +54,63 @@ side outgrows the equity in the 2025-26 memory rally and the book goes bust.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backtests.config import Config
-from backtests.prepare import prepare
-from backtests.process_pool import ignore_interrupts, run_forked
-from data.errors import CapexRotationError
-from data.events import Event, EventCalendar
-from data.market import MarketData
-from reports.metrics import batch_metrics
-from strategies.engines.fast import Batch, borrow_rates, evaluate
-from strategies.engines.plan_arrays import plan_arrays
-from strategies.plan import EventSchedule, Plan, build_plan
-from strategies.strategy import Strategy
+from backtests.research.bootstrap import stationary_bootstrap_ci
+from backtests.research.placebo_calendars import event_sessions
+from backtests.research.placebo_definitions import DEFAULT_SCHEME, SCHEMES
+from backtests.research.placebo_draws import (
+    CHUNK,
+    DRAW_COLUMNS,
+    PlaceboError,
+    PlaceboSetup,
+    evaluate_draws,
+    placebo_index,
+    placebo_plan,
+    plan_evaluation,
+    plan_metrics,
+    prepare_placebo,
+    real_plan,
+    run_draws,
+)
+from reports.metrics import daily_returns
+
+__all__ = [
+    "CHUNK",
+    "DEFAULT_SCHEME",
+    "DRAW_COLUMNS",
+    "REPORTED",
+    "SCHEMES",
+    "PlaceboError",
+    "PlaceboResult",
+    "PlaceboSetup",
+    "always_on_metrics",
+    "always_on_returns",
+    "draw_event_sessions",
+    "evaluate_draws",
+    "p_value",
+    "percentile",
+    "placebo_index",
+    "placebo_plan",
+    "placebo_verdicts",
+    "plan_metrics",
+    "prepare_placebo",
+    "real_bootstrap",
+    "real_plan",
+    "real_returns",
+    "run_draws",
+    "run_placebo",
+    "summary_table",
+]
 
 REPORTED = ("sharpe", "total_return", "hit_rate")
-# Columns of placebo.csv after ``draw`` (fast-engine metrics; hit_rate = winning_books).
-DRAW_COLUMNS = (
-    "sharpe",
-    "total_return",
-    "hit_rate",
-    "books",
-    "cagr",
-    "max_drawdown",
-    "volatility",
-    "turnover",
-    "costs",
-    "final_equity",
-    "min_equity",
-)
-CHUNK = 25  # draws per task (progress granularity)
-
-
-class PlaceboError(CapexRotationError):
-    """The placebo test cannot run on this input."""
-
-
-@dataclass(frozen=True)
-class PlaceboSetup:
-    """Everything a draw needs: the market, the real events inside the run (chronological), the
-    strategy and the numbers of the config."""
-
-    config: Config
-    market: MarketData
-    long: tuple[str, ...]
-    short: tuple[str, ...]
-    calendar: EventCalendar
-    schedule: EventSchedule  # every selected event, as the real run plans them
-    events: tuple[Event, ...]  # the events entering inside the run, chronological
-    inside: np.ndarray  # their positions in ``schedule``
-    entries: tuple[pd.Timestamp, ...]  # their real entry sessions
-    entry_index: np.ndarray  # the same, as session indices
-    strategy: Strategy
-    batch: Batch
-    borrow: np.ndarray | None = None
-    weights: np.ndarray | None = None
-    inputs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def directions(self) -> np.ndarray:
-        return np.array([e.direction for e in self.events], dtype=np.int64)
-
-
-def prepare_placebo(config: Config, source: Any | None = None) -> PlaceboSetup:
-    """Load prices and events of ``config``; keep the events whose entry session is inside the
-    run with a decision close before it (the ones the real backtest can act on)."""
-    prepared = prepare(config, source)
-    market, schedule = prepared.market, prepared.schedule
-    sessions = market.sessions
-    inside = np.flatnonzero(schedule.index >= 1)
-    if not inside.size:
-        raise PlaceboError(
-            f"no event of {prepared.calendar.path} enters between {sessions[1].date()} and "
-            f"{sessions[-1].date()} (the run's sessions after its first); widen run.start/run.end "
-            "or check events.categories"
-        )
-    order = sorted(inside.tolist(), key=lambda k: (schedule.events[k].known_at, k))
-    inside = np.array(order, dtype=np.int64)
-    strategy = prepared.strategy
-    return PlaceboSetup(
-        config=config,
-        market=market,
-        long=prepared.universe.long,
-        short=prepared.universe.short,
-        calendar=prepared.calendar,
-        schedule=schedule,
-        events=tuple(schedule.events[k] for k in order),
-        inside=inside,
-        entries=tuple(market.sessions[schedule.index[inside]]),
-        entry_index=schedule.index[inside],
-        strategy=strategy,
-        batch=Batch.of_strategy(strategy, config.run.cash),
-        borrow=borrow_rates(strategy, market),
-        weights=prepared.weights,
-        inputs=dict(prepared.inputs),
-    )
-
-
-def plan_metrics(setup: PlaceboSetup, plan: Plan) -> dict[str, Any]:
-    """Fast-engine metrics of one plan with the config's gross, costs and cash.
-
-    ``min_equity`` is the lowest close equity; if it is <= 0 the run was ruined at its first
-    close at or below zero (``ruined_on``) and ended there: the fast engine then leaves every
-    return-based metric undefined (NaN), Sharpe, total return and hit rate included.
-    """
-    evaluation = evaluate(
-        plan_arrays(setup.market, plan, setup.borrow), setup.batch, setup.strategy
-    )
-    values = batch_metrics(
-        evaluation.equity,
-        evaluation.batch.cash,
-        evaluation.book_pnl,
-        evaluation.decision_equity,
-        evaluation.commission,
-        evaluation.slippage_cost,
-        evaluation.borrow_cost,
-        evaluation.notional,
-        evaluation.ruined_on,
-        evaluation.arrays.decision,
-    )
-    row: dict[str, Any] = {name: float(values[name][0]) for name in DRAW_COLUMNS if name in values}
-    row["hit_rate"] = float(values["winning_books"][0])
-    row["books"] = int(values["books"][0])
-    row["min_equity"] = float(values["min_equity"][0])
-    ruined = int(evaluation.ruined_on[0])
-    row["ruined_on"] = setup.market.sessions[ruined].date().isoformat() if ruined >= 0 else ""
-    return row
-
-
-def real_plan(setup: PlaceboSetup) -> Plan:
-    """The plan of the real calendar, exactly as the backtest builds it (every event)."""
-    return build_plan(setup.market, setup.strategy, setup.schedule, weights=setup.weights)
+BOOTSTRAP_REPS = 2000
+BOOTSTRAP_CONFIDENCE = 0.95
 
 
 def always_on_returns(setup: PlaceboSetup) -> pd.Series:
@@ -233,76 +170,16 @@ def always_on_metrics(setup: PlaceboSetup) -> dict[str, Any]:
     }
 
 
-def draw_calendars(n_sessions: int, n_events: int, draws: int, seed: int) -> np.ndarray:
-    """Entry session indices of ``draws`` placebo calendars, shape (draws, n_events), each row
-    sorted: uniform and independent over 1..n_sessions-1 (numpy default_rng(seed))."""
-    if n_sessions < 2:
-        raise PlaceboError("the run needs at least two sessions")
+def draw_event_sessions(setup: PlaceboSetup, scheme: str, draws: int, seed: int) -> np.ndarray:
+    """Draw r's entry session of each real event inside the run (chronological), (draws,
+    events), under ``scheme`` with numpy ``default_rng(seed)``."""
+    if draws < 1:
+        raise PlaceboError(f"--draws {draws}: need at least 1 draw")
+    if scheme not in SCHEMES:
+        raise PlaceboError(f"--scheme {scheme}: expected one of {', '.join(SCHEMES)}")
     rng = np.random.default_rng(seed)
-    picks = rng.integers(1, n_sessions, size=(draws, n_events))
-    return np.sort(picks, axis=1)
-
-
-def placebo_plan(setup: PlaceboSetup, session_indices: np.ndarray) -> Plan:
-    """The plan of one placebo calendar: the real events, in chronological order, entering on
-    the given (sorted) sessions; events outside the run stay out."""
-    index = np.full(len(setup.schedule.index), -1, dtype=np.int64)
-    index[setup.inside] = session_indices
-    return build_plan(
-        setup.market,
-        setup.strategy,
-        setup.schedule.moved(index, setup.market.sessions),
-        weights=setup.weights,
-    )
-
-
-def evaluate_draws(setup: PlaceboSetup, calendars: np.ndarray, rows: list[int]) -> list[dict]:
-    out = []
-    for r in rows:
-        values = plan_metrics(setup, placebo_plan(setup, calendars[r]))
-        out.append({"draw": r, **{name: values[name] for name in DRAW_COLUMNS}})
-    return out
-
-
-_WORKER: tuple[PlaceboSetup, np.ndarray] | None = None
-
-
-def _init_worker(setup: PlaceboSetup, calendars: np.ndarray) -> None:
-    ignore_interrupts()
-    global _WORKER
-    _WORKER = (setup, calendars)
-
-
-def _run_chunk(rows: list[int]) -> list[dict]:
-    assert _WORKER is not None
-    return evaluate_draws(_WORKER[0], _WORKER[1], rows)
-
-
-def run_draws(
-    setup: PlaceboSetup,
-    calendars: np.ndarray,
-    workers: int = 1,
-    on_progress: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """One row per draw (in draw order, whatever the number of workers)."""
-    chunks = [
-        list(range(k, min(k + CHUNK, len(calendars)))) for k in range(0, len(calendars), CHUNK)
-    ]
-    results: list[dict] = []
-    if workers <= 1:
-        for rows in chunks:
-            results.extend(evaluate_draws(setup, calendars, rows))
-            if on_progress:
-                on_progress(len(rows))
-    else:
-        for part in run_forked(_run_chunk, chunks, workers, _init_worker, (setup, calendars)):
-            results.extend(part)
-            if on_progress:
-                on_progress(len(part))
-    frame = pd.DataFrame(results, columns=["draw", *DRAW_COLUMNS])
-    frame = frame.sort_values("draw", ignore_index=True)
-    frame["books"] = frame["books"].astype(np.int64)
-    return frame
+    n = len(setup.market.sessions)
+    return event_sessions(scheme, n, setup.entry_index, setup.directions, draws, rng)
 
 
 def percentile(value: float, placebo: np.ndarray) -> float:
@@ -323,16 +200,26 @@ def p_value(value: float, placebo: np.ndarray) -> float:
     return float((1 + (d >= value).sum()) / (1 + d.size))
 
 
-def summary_table(real: dict, always_on: dict, draws: pd.DataFrame) -> pd.DataFrame:
-    """One row per baseline and reported metric: value, placebo distribution, percentile, p."""
+def summary_table(
+    real: dict,
+    always_on: dict,
+    draws: pd.DataFrame,
+    bootstrap: dict | None = None,
+    scheme: str = DEFAULT_SCHEME,
+) -> pd.DataFrame:
+    """One row per baseline and reported metric: the placebo scheme, value, placebo
+    distribution, percentile, p, and (real Sharpe and total return, given ``bootstrap``) the
+    bootstrap interval."""
     rows = []
     for baseline, values in (("real", real), ("always_on", always_on)):
         for name in REPORTED:
             dist = draws[name].to_numpy(dtype=float)
             defined = dist[np.isfinite(dist)]
             q = np.quantile(defined, [0.05, 0.5, 0.95]) if defined.size else [np.nan] * 3
+            boot = bootstrap if baseline == "real" and bootstrap else {}
             rows.append(
                 {
+                    "scheme": scheme,
                     "baseline": baseline,
                     "metric": name,
                     "value": float(values[name]),
@@ -344,52 +231,157 @@ def summary_table(real: dict, always_on: dict, draws: pd.DataFrame) -> pd.DataFr
                     "placebo_p95": float(q[2]),
                     "percentile": percentile(values[name], dist),
                     "p_value": p_value(values[name], dist),
+                    "ci_low": float(boot.get(f"{name}_ci_low", np.nan)),
+                    "ci_high": float(boot.get(f"{name}_ci_high", np.nan)),
                 }
             )
     return pd.DataFrame(rows)
 
 
+def real_returns(setup: PlaceboSetup) -> tuple[np.ndarray, dict[str, Any]]:
+    """The real run's daily returns (fast engine; the first session against the cash) and its
+    metrics."""
+    plan = real_plan(setup)
+    evaluation = plan_evaluation(setup, plan)
+    returns = daily_returns(evaluation.equity, evaluation.batch.cash)[0]
+    return returns, plan_metrics(setup, plan)
+
+
+def real_bootstrap(
+    setup: PlaceboSetup,
+    seed: int,
+    reps: int = BOOTSTRAP_REPS,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+) -> dict[str, Any]:
+    """Stationary-bootstrap intervals of the real run's Sharpe and total return (module doc);
+    a ruined real run has none (``undefined`` says why)."""
+    returns, real = real_returns(setup)
+    base = {
+        "method": "stationary bootstrap (Politis & Romano 1994), percentile interval",
+        "block_rule": "arch.bootstrap.optimal_block_length, stationary (Politis & White 2004; "
+        "Patton, Politis & White 2009), at least 1",
+        "reps": reps,
+        "seed": seed,
+        "confidence": confidence,
+        "returns": len(returns),
+    }
+    if real["ruined_on"] or not np.isfinite(returns).all():
+        nan = float("nan")
+        return {
+            **base,
+            "block_length": nan,
+            **{
+                f"{m}{x}": nan
+                for m in ("sharpe", "total_return")
+                for x in ("", "_ci_low", "_ci_high")
+            },
+            "undefined": f"the real run was ruined on {real['ruined_on']}",
+        }
+    ci = stationary_bootstrap_ci(returns, seed=seed, reps=reps, confidence=confidence)
+    return {
+        **base,
+        **{k: v for k, v in ci.items() if k not in ("reps", "seed", "confidence", "method")},
+    }
+
+
 @dataclass
 class PlaceboResult:
     setup: PlaceboSetup
+    scheme: str
     seed: int
-    calendars: np.ndarray  # (draws, events) session indices
+    event_sessions: np.ndarray  # (draws, events): draw r's session of each real event
     draws: pd.DataFrame
-    real: dict[str, float]
-    always_on: dict[str, float]
+    real: dict[str, Any]
+    always_on: dict[str, Any]
     summary: pd.DataFrame
+    bootstrap: dict[str, Any]
 
     def calendars_table(self) -> pd.DataFrame:
-        """One row per draw: its entry sessions (YYYY-MM-DD, space-separated, chronological)."""
+        """One row per draw: its entry sessions (YYYY-MM-DD, space-separated, chronological)
+        and the directions entering on them, in that order."""
         days = np.array([d.date().isoformat() for d in self.setup.market.sessions], dtype=object)
+        order = np.argsort(self.event_sessions, axis=1, kind="stable")
+        sessions = np.take_along_axis(self.event_sessions, order, axis=1)
+        signs = np.where(self.setup.directions > 0, "+", "-")[order]
         return pd.DataFrame(
             {
-                "draw": np.arange(len(self.calendars), dtype=np.int64),
-                "entry_sessions": [" ".join(days[row]) for row in self.calendars],
+                "draw": np.arange(len(sessions), dtype=np.int64),
+                "entry_sessions": [" ".join(days[row]) for row in sessions],
+                "directions": ["".join(row) for row in signs],
             }
         )
 
 
 def run_placebo(
     setup: PlaceboSetup,
-    draws: int,
-    seed: int,
+    scheme: str = DEFAULT_SCHEME,
+    draws: int = 1000,
+    seed: int = 7,
     workers: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    bootstrap_reps: int = BOOTSTRAP_REPS,
 ) -> PlaceboResult:
-    """The real calendar, the always-on book and ``draws`` placebo calendars, all evaluated."""
-    if draws < 1:
-        raise PlaceboError(f"--draws {draws}: need at least 1 draw")
-    calendars = draw_calendars(len(setup.market.sessions), len(setup.events), draws, seed)
-    table = run_draws(setup, calendars, workers, on_progress)
+    """The real calendar, the always-on book and ``draws`` placebo calendars of ``scheme``
+    (circular, block or iid), all evaluated, and the real run's bootstrap intervals.
+
+    ``setup`` comes from :func:`prepare_placebo` and can be reused for several schemes (the
+    data is loaded once). The same setup, scheme, draws and seed give the same result whatever
+    ``workers`` is.
+    """
+    if workers < 1:
+        raise PlaceboError(f"--workers {workers}: need at least 1 worker")
+    sessions = draw_event_sessions(setup, scheme, draws, seed)
+    table = run_draws(setup, sessions, workers, on_progress)
     real = plan_metrics(setup, real_plan(setup))
     always = always_on_metrics(setup)
+    boot = real_bootstrap(setup, seed, bootstrap_reps)
     return PlaceboResult(
         setup=setup,
+        scheme=scheme,
         seed=seed,
-        calendars=calendars,
+        event_sessions=sessions,
         draws=table,
         real=real,
         always_on=always,
-        summary=summary_table(real, always, table),
+        summary=summary_table(real, always, table, boot, scheme),
+        bootstrap=boot,
     )
+
+
+LABELS = {"sharpe": "Sharpe", "total_return": "total return", "hit_rate": "hit rate"}
+
+
+def placebo_verdicts(results: PlaceboResult | Sequence[PlaceboResult]) -> list[dict[str, Any]]:
+    """Plain rows for an evidence table, one per result and reported metric of the real
+    calendar: ``test`` (e.g. "placebo (circular) Sharpe percentile"), ``statistic`` (the
+    percentile, 0-100), ``p_value`` (one-sided), ``draws`` (placebo draws with a defined
+    value) and ``meaning`` (one line in plain words). Undefined values are NaN."""
+    if isinstance(results, PlaceboResult):
+        results = [results]
+    rows = []
+    for result in results:
+        table = result.summary[result.summary["baseline"] == "real"].set_index("metric")
+        for name in REPORTED:
+            rec = table.loc[name]
+            label = LABELS[name]
+            pct, p, n = float(rec["percentile"]), float(rec["p_value"]), int(rec["placebo_defined"])
+            if np.isfinite(pct) and np.isfinite(p):
+                meaning = (
+                    f"the real calendar's {label} ranks at percentile {pct:.1f} of {n} "
+                    f"{result.scheme} placebo calendars; random timing does at least as well "
+                    f"with probability {p:.3f} (one-sided)"
+                )
+            else:
+                meaning = (
+                    f"undefined: the real calendar's {label} or every placebo value is undefined"
+                )
+            rows.append(
+                {
+                    "test": f"placebo ({result.scheme}) {label} percentile",
+                    "statistic": pct,
+                    "p_value": p,
+                    "draws": n,
+                    "meaning": meaning,
+                }
+            )
+    return rows

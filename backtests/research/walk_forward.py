@@ -47,6 +47,7 @@ import pandas as pd
 
 from backtests.config import set_key, validate
 from backtests.grid import Grid
+from backtests.research.sweep_selection import config_returns, fold_selection
 from backtests.sweep import (
     SweepData,
     batch_of,
@@ -187,6 +188,20 @@ def choose(table: pd.DataFrame, metric: str) -> int | None:
     return int(table["config"].iloc[int(best)])
 
 
+def train_returns(
+    grid: Grid, data: SweepData, index: int, first: pd.Timestamp, last: pd.Timestamp
+) -> np.ndarray:
+    """Daily returns of config ``index`` run on the sessions first..last alone, as the train
+    table's metrics see them (the first session against the cash; ruin as
+    :func:`backtests.research.sweep_selection.config_returns`)."""
+    cut = window_grid(grid, first, last)
+    prepared = prepare_config(data, cut.config(index))
+    market, strategy = prepared.market, prepared.strategy
+    arrays = plan_arrays(market, prepared.plan, borrow_rates(strategy, market))
+    ev = evaluate(arrays, batch_of(cut, [index]), strategy)
+    return config_returns(ev.equity, ev.batch.cash, ev.ruined_on)[0]
+
+
 @dataclass
 class OutOfSample:
     returns: np.ndarray  # on the test sessions
@@ -279,7 +294,9 @@ def run_walk_forward(
             "configs_defined": int(
                 np.isfinite(np.where(ruined(table), np.nan, table[metric].to_numpy(float))).sum()
             ),
+            "trials": len(table),
         }
+        fold = {"is_psr": np.nan, "is_dsr": np.nan}
         oos: dict[str, float] = {}
         is_row: dict[str, float] = {}
         undefined = bool(account_ruined)  # the window's OOS total return
@@ -303,6 +320,10 @@ def run_walk_forward(
             returns = run.returns
             oos = run.metrics
             is_row = table.loc[table["config"] == chosen].iloc[0].to_dict()
+            chosen_train = train_returns(
+                grid, data, chosen, sessions[w.train_first], sessions[w.train_last]
+            )
+            fold = fold_selection(table, chosen_train, len(table))
             row.update(config=chosen, status="chosen", reason="")
             if run.ruined_on:
                 account_ruined, undefined = run.ruined_on, True
@@ -315,6 +336,7 @@ def run_walk_forward(
         for name in dict.fromkeys((metric, "sharpe")):
             row[f"is_{name}"] = float(is_row.get(name, np.nan))
             row[f"oos_{name}"] = float(oos.get(name, np.nan))
+        row["is_psr"], row["is_dsr"] = float(fold["is_psr"]), float(fold["is_dsr"])
         row["oos_total_return"] = np.nan if undefined else float(np.prod(1 + returns) - 1)
         row["oos_books"] = int(oos.get("books", 0))
         rows.append(row)
