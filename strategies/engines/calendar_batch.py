@@ -27,7 +27,7 @@ import numpy as np
 from data.market import MarketData
 from strategies.calendar_planner import PlannedBook
 from strategies.engines.fast import Batch, UnsupportedConfig, check_supported, is_linear
-from strategies.engines.plan_arrays import DAY_NS, _segments
+from strategies.engines.plan_arrays import window_arrays
 from strategies.plan import NEVER
 from strategies.strategy import Strategy, book_gross
 
@@ -56,25 +56,6 @@ def batch_refusal(strategy: Strategy) -> str:
     if not is_linear(strategy.costs):
         return "a cost model that is not linear (whole shares, impact slippage or a cap)"
     return ""
-
-
-def _cumsum_by_plan(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """np.cumsum of each plan's slice (plans are the slices bounds[i]:bounds[i + 1])."""
-    out = np.empty_like(values)
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        if hi > lo:
-            np.cumsum(values[lo:hi], out=out[lo:hi])
-    return out
-
-
-def _segment_cumsum(values, bounds, starts, local_starts, which):
-    """plan_arrays._segment_cumsum of every plan: each plan's running sum, restarted at its
-    segments' starts (``starts`` global, ``local_starts`` inside their plan)."""
-    if not len(values):
-        return values
-    total = _cumsum_by_plan(values, bounds)
-    before = np.where(local_starts > 0, total[np.maximum(starts - 1, 0)], 0.0)
-    return total - before[which]
 
 
 def _sum_by_plan(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -118,76 +99,21 @@ def run_calendars(
     closing = np.where(exits >= 0, exits, NEVER)[member_book]
     member_exit = np.minimum(np.minimum(ends_at[member_col], closing), n)
     units = weights / market.close[decision[member_book], member_col]
-    open_entry = market.open[entry[member_book], member_col]
-    exits_inside = member_exit <= last[member_book]
-    open_exit = np.where(exits_inside, market.open[np.minimum(member_exit, n - 1), member_col], 0.0)
-
-    lengths = last - entry + 1
-    position_book, offset, start = _segments(lengths)
-    position_session = entry[position_book] + offset
-    end = start + lengths - 1
-    J = len(position_book)
-    position_bounds = np.zeros(D + 1, dtype=np.int64)
-    position_bounds[1:] = np.cumsum(np.bincount(book_plan, lengths, minlength=D)).astype(np.int64)
-    local_start = start - position_bounds[book_plan]
-
-    mp_member, mp_offset, _ = _segments(lengths[member_book])
-    mp_position = start[member_book][mp_member] + mp_offset
-    mp_session = position_session[mp_position]
-    col = member_col[mp_member]
-    held = mp_session < member_exit[mp_member]
-    close = np.nan_to_num(market.close[mp_session, col])
-    mp_close_held = np.where(held, close, 0.0)
-    u = units[mp_member]
-    M = np.bincount(mp_position, u * mp_close_held, minlength=J)
-
-    tau_x = np.zeros(J)
-    tau_y = np.zeros(J)
-    first = start[member_book]
-    np.add.at(tau_x, first, -units * open_entry)
-    np.add.at(tau_y, first, -np.abs(units) * open_entry)
-    inside = np.flatnonzero(exits_inside)
-    exit_pos = first[inside] + (member_exit[inside] - entry[member_book[inside]])
-    np.add.at(tau_x, exit_pos, units[inside] * open_exit[inside])
-    np.add.at(tau_y, exit_pos, -np.abs(units[inside]) * open_exit[inside])
-    X = _segment_cumsum(tau_x, position_bounds, start, local_start, position_book)
-    Y = _segment_cumsum(tau_y, position_bounds, start, local_start, position_book)
-
-    days = market.sessions.asi8 // DAY_NS
-    nights = np.zeros(n)
-    nights[:-1] = np.diff(days)
-    pays = held & (u < 0) & (mp_session < last[member_book[mp_member]])
-    per_share = np.where(pays, close * nights[mp_session] / 365.0, 0.0)
-    if borrow_fixed is not None:
-        rate = np.where(pays, borrow_fixed[mp_session, col], np.nan)
-    else:
-        rate = np.full(len(mp_member), np.nan)
-    debit = np.zeros(len(mp_member))
-    debit_rate = np.full(len(mp_member), np.nan)
-    debit[1:] = per_share[:-1]
-    debit_rate[1:] = rate[:-1]
-    debit[mp_offset == 0] = 0.0
-    own = np.isfinite(debit_rate)
-    member_len = lengths[member_book]
-    member_starts = np.zeros(len(member_book), dtype=np.int64)
-    if len(member_book):
-        member_starts[1:] = np.cumsum(member_len)[:-1]
-    member_plan = book_plan[member_book]
-    mp_bounds = np.zeros(D + 1, dtype=np.int64)
-    mp_bounds[1:] = np.cumsum(np.bincount(member_plan, member_len, minlength=D)).astype(np.int64)
-    local_member_starts = member_starts - mp_bounds[member_plan]
-    mp_borrow_rate = _segment_cumsum(
-        np.where(own, 0.0, debit), mp_bounds, member_starts, local_member_starts, mp_member
+    w = window_arrays(
+        market,
+        entry,
+        last,
+        member_book,
+        member_col,
+        units,
+        member_exit,
+        borrow_fixed,
+        book_plan,
+        plans=D,
     )
-    mp_borrow_fixed = _segment_cumsum(
-        np.where(own, debit * np.nan_to_num(debit_rate), 0.0),
-        mp_bounds,
-        member_starts,
-        local_member_starts,
-        mp_member,
-    )
-    B_rate = np.bincount(mp_position, np.abs(u) * mp_borrow_rate, minlength=J)
-    B_fixed = np.bincount(mp_position, np.abs(u) * mp_borrow_fixed, minlength=J)
+    position_book, position_session, end = w.position_book, w.position_session, w.end
+    M, X, Y, B_rate, B_fixed = w.M, w.X, w.Y, w.B_rate, w.B_fixed
+    position_bounds = w.position_bounds
 
     # fast._linear_chained and fast._linear_costs, with the batch's one config as scalars.
     c, s, b = (v[:, None] for v in (batch.commission, batch.slippage, batch.borrow))

@@ -135,15 +135,123 @@ def plan_arrays(
         weights = sigma = adv = np.empty(0)
     member_exit = np.where(member_exit >= NEVER, n, member_exit)
     units = weights / market.close[decision[member_book], member_col]
+
+    w = window_arrays(
+        market, entry, last, member_book, member_col, units, member_exit, borrow_fixed
+    )
+    return PlanArrays(
+        n_sessions=n,
+        decision=decision,
+        entry=entry,
+        last=last,
+        closed=closed,
+        signal_scale=np.array([b.signal_scale for b in books], dtype=float),
+        unit_vol=np.array([b.unit_vol for b in books], dtype=float),
+        start=w.start,
+        end=w.end,
+        member_book=member_book,
+        member_col=member_col,
+        units=units,
+        member_exit=member_exit,
+        open_entry=w.open_entry,
+        open_exit=w.open_exit,
+        sigma=sigma,
+        adv=adv,
+        position_book=w.position_book,
+        position_session=w.position_session,
+        M=w.M,
+        X=w.X,
+        Y=w.Y,
+        B_rate=w.B_rate,
+        B_fixed=w.B_fixed,
+        mp_member=w.mp_member,
+        mp_position=w.mp_position,
+        mp_close_held=w.mp_close_held,
+        mp_borrow_rate=w.mp_borrow_rate,
+        mp_borrow_fixed=w.mp_borrow_fixed,
+    )
+
+
+@dataclass(frozen=True)
+class WindowArrays:
+    """The window-position and member-position arrays of :class:`PlanArrays` (see the module
+    doc), with the fills' opens they are built from."""
+
+    open_entry: np.ndarray
+    open_exit: np.ndarray
+    exits_inside: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    position_book: np.ndarray
+    position_session: np.ndarray
+    M: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    B_rate: np.ndarray
+    B_fixed: np.ndarray
+    mp_member: np.ndarray
+    mp_position: np.ndarray
+    mp_close_held: np.ndarray
+    mp_borrow_rate: np.ndarray
+    mp_borrow_fixed: np.ndarray
+    position_bounds: np.ndarray | None  # with book_plan: each plan's slice of the positions
+
+
+def _cumsum_by_plan(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """np.cumsum of each plan's slice (plans are the slices bounds[i]:bounds[i + 1])."""
+    out = np.empty_like(values)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if hi > lo:
+            np.cumsum(values[lo:hi], out=out[lo:hi])
+    return out
+
+
+def _bounds(plan_of: np.ndarray, lengths: np.ndarray, plans: int) -> np.ndarray:
+    bounds = np.zeros(plans + 1, dtype=np.int64)
+    bounds[1:] = np.cumsum(np.bincount(plan_of, lengths, minlength=plans)).astype(np.int64)
+    return bounds
+
+
+def window_arrays(
+    market: MarketData,
+    entry: np.ndarray,
+    last: np.ndarray,
+    member_book: np.ndarray,
+    member_col: np.ndarray,
+    units: np.ndarray,
+    member_exit: np.ndarray,
+    borrow_fixed: np.ndarray | None = None,
+    book_plan: np.ndarray | None = None,
+    plans: int = 1,
+) -> WindowArrays:
+    """The per-position aggregates of books (entry, last) and their members (module doc).
+
+    ``book_plan``: for the books of several plans concatenated (the placebo's calendars), the
+    plan of each book (0..plans-1, a plan may have none); the running sums then restart at
+    each plan, so every plan's arrays are bit-identical to those of the plan alone. None: one
+    plan.
+    """
+    n = len(market.sessions)
     open_entry = market.open[entry[member_book], member_col]
     exits_inside = member_exit <= last[member_book]
     open_exit = np.where(exits_inside, market.open[np.minimum(member_exit, n - 1), member_col], 0.0)
-
     lengths = last - entry + 1
     position_book, offset, start = _segments(lengths)
     position_session = entry[position_book] + offset
     end = start + lengths - 1
     J = len(position_book)
+    position_bounds = None
+    if book_plan is None:
+
+        def positions_cumsum(values: np.ndarray) -> np.ndarray:
+            return _segment_cumsum(values, start, position_book)
+
+    else:
+        position_bounds = _bounds(book_plan, lengths, plans)
+        local_start = start - position_bounds[book_plan]
+
+        def positions_cumsum(values: np.ndarray) -> np.ndarray:
+            return _plan_segment_cumsum(values, position_bounds, start, local_start, position_book)
 
     # Member positions: member p at every position of its book's window.
     mp_member, mp_offset, _ = _segments(lengths[member_book])
@@ -166,8 +274,8 @@ def plan_arrays(
     exit_pos = first[inside] + (member_exit[inside] - entry[member_book[inside]])
     np.add.at(tau_x, exit_pos, units[inside] * open_exit[inside])
     np.add.at(tau_y, exit_pos, -np.abs(units[inside]) * open_exit[inside])
-    X = _segment_cumsum(tau_x, start, position_book)
-    Y = _segment_cumsum(tau_y, start, position_book)
+    X = positions_cumsum(tau_x)
+    Y = positions_cumsum(tau_y)
 
     # Borrow: a short held at the close of s pays |u| close_s nights_s / 365 x rate_s at the
     # open of s + 1, the next position of its window (the book's last counted session has no
@@ -190,31 +298,32 @@ def plan_arrays(
     member_starts = np.zeros(len(member_book), dtype=np.int64)
     if len(member_book):
         member_starts[1:] = np.cumsum(lengths[member_book])[:-1]
-    mp_borrow_rate = _segment_cumsum(np.where(own, 0.0, debit), member_starts, mp_member)
-    mp_borrow_fixed = _segment_cumsum(
-        np.where(own, debit * np.nan_to_num(debit_rate), 0.0), member_starts, mp_member
-    )
+    if book_plan is None:
+
+        def members_cumsum(values: np.ndarray) -> np.ndarray:
+            return _segment_cumsum(values, member_starts, mp_member)
+
+    else:
+        member_plan = book_plan[member_book]
+        mp_bounds = _bounds(member_plan, lengths[member_book], plans)
+        local_member_starts = member_starts - mp_bounds[member_plan]
+
+        def members_cumsum(values: np.ndarray) -> np.ndarray:
+            return _plan_segment_cumsum(
+                values, mp_bounds, member_starts, local_member_starts, mp_member
+            )
+
+    mp_borrow_rate = members_cumsum(np.where(own, 0.0, debit))
+    mp_borrow_fixed = members_cumsum(np.where(own, debit * np.nan_to_num(debit_rate), 0.0))
     B_rate = np.bincount(mp_position, np.abs(u) * mp_borrow_rate, minlength=J)
     B_fixed = np.bincount(mp_position, np.abs(u) * mp_borrow_fixed, minlength=J)
 
-    return PlanArrays(
-        n_sessions=n,
-        decision=decision,
-        entry=entry,
-        last=last,
-        closed=closed,
-        signal_scale=np.array([b.signal_scale for b in books], dtype=float),
-        unit_vol=np.array([b.unit_vol for b in books], dtype=float),
-        start=start,
-        end=end,
-        member_book=member_book,
-        member_col=member_col,
-        units=units,
-        member_exit=member_exit,
+    return WindowArrays(
         open_entry=open_entry,
         open_exit=open_exit,
-        sigma=sigma,
-        adv=adv,
+        exits_inside=exits_inside,
+        start=start,
+        end=end,
         position_book=position_book,
         position_session=position_session,
         M=M,
@@ -227,4 +336,15 @@ def plan_arrays(
         mp_close_held=mp_close_held,
         mp_borrow_rate=mp_borrow_rate,
         mp_borrow_fixed=mp_borrow_fixed,
+        position_bounds=position_bounds,
     )
+
+
+def _plan_segment_cumsum(values, bounds, starts, local_starts, which):
+    """:func:`_segment_cumsum` of every plan: each plan's running sum, restarted at its
+    segments' starts (``starts`` global, ``local_starts`` inside their plan)."""
+    if not len(values):
+        return values
+    total = _cumsum_by_plan(values, bounds)
+    before = np.where(local_starts > 0, total[np.maximum(starts - 1, 0)], 0.0)
+    return total - before[which]
