@@ -18,9 +18,12 @@ from backtests.cli.options import (
     DataDirOption,
     DebugOption,
     EndOption,
+    EstimationOption,
     EventsOption,
+    MinObsOption,
     SetOption,
     StartOption,
+    WindowOption,
 )
 from reports.formatting import num, pct
 
@@ -40,16 +43,9 @@ def event_study(
         Path | None,
         typer.Option("--out", help="Output folder (default reports/event_studies/<name>-<hash>)."),
     ] = None,
-    window: Annotated[
-        str, typer.Option("--window", metavar="PRE,POST", help="Event window, sessions.")
-    ] = "-5,10",
-    estimation: Annotated[
-        str,
-        typer.Option("--estimation", metavar="START,END", help="Market-model window, sessions."),
-    ] = "-250,-21",
-    min_obs: Annotated[
-        int, typer.Option("--min-obs", help="Fewest estimation sessions to keep an event.")
-    ] = 120,
+    window: WindowOption = "-5,10",
+    estimation: EstimationOption = "-250,-21",
+    min_obs: MinObsOption = 120,
     categories: Annotated[
         list[str] | None,
         typer.Option(
@@ -64,7 +60,6 @@ def event_study(
     around each news event; writes event_study.csv, summary.csv, plots and index.html."""
     from backtests.config import load_config, with_cli_options
     from backtests.research.event_study import StudyWindow, parse_pair, run_event_study
-    from reports.event_study_report import write_event_study
     from reports.output_folder import check_can_create, check_destination
 
     pre, post = parse_pair(window, "--window")
@@ -87,16 +82,23 @@ def event_study(
         extra = {**study.inputs, "event_study": repr(sorted(params.items()))}
         folder = out_dir or DEFAULT_DIR / f"{config.run.name}-{config.digest(extra)}"
         status.update("writing the tables and plots")
-        folder = write_event_study(
-            folder,
-            rows=study.rows,
-            events=study.events,
-            summary=study.summary,
-            paths=study.paths,
-            facts=study.facts,
-            manifest=_manifest(config, study),
-        )
+        folder = write_report(folder, config, study)
     _print_summary(study, time.perf_counter() - started, folder)
+
+
+def write_report(folder: Path, config, study) -> Path:
+    """The event-study folder of ``study`` (also written inside an evidence folder)."""
+    from reports.event_study_report import write_event_study
+
+    return write_event_study(
+        folder,
+        rows=study.rows,
+        events=study.events,
+        summary=study.summary,
+        paths=study.paths,
+        facts=study.facts,
+        manifest=_manifest(config, study),
+    )
 
 
 def _manifest(config, study) -> dict:

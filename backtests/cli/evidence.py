@@ -20,9 +20,12 @@ from backtests.cli.options import (
     DataDirOption,
     DebugOption,
     EndOption,
+    EstimationOption,
     EventsOption,
+    MinObsOption,
     SetOption,
     StartOption,
+    WindowOption,
     WorkersOption,
     progress_bar,
 )
@@ -59,16 +62,9 @@ def evidence(
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the placebo and bootstraps.")] = 7,
     workers: WorkersOption = 1,
-    window: Annotated[
-        str, typer.Option("--window", metavar="PRE,POST", help="Event window, sessions.")
-    ] = "-5,10",
-    estimation: Annotated[
-        str,
-        typer.Option("--estimation", metavar="START,END", help="Market-model window, sessions."),
-    ] = "-250,-21",
-    min_obs: Annotated[
-        int, typer.Option("--min-obs", help="Fewest estimation sessions to keep an event.")
-    ] = 120,
+    window: WindowOption = "-5,10",
+    estimation: EstimationOption = "-250,-21",
+    min_obs: MinObsOption = 120,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder (default reports/evidence/<name>-<hash>)."),

@@ -4,11 +4,12 @@ and ``placebo`` write, as sub-folders)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from backtests.cli import event_study
+from backtests.cli import placebo as placebo_command
 from backtests.research.evidence import EVENT_BASKET, EVENT_GROUP, SCHEMES, Evidence
 
 EVENT_REPORT = "event-study"
@@ -161,9 +162,10 @@ def report_sections(result: Evidence) -> tuple[list, dict[str, Any]]:
     ]
     for scheme in list(result.placebos)[1:]:
         sections.append((f"Placebo ({scheme})", "", None, f"{placebo_report(scheme)}/index.html"))
-    reports: dict[str, Any] = {EVENT_REPORT: lambda p: _write_event_study(p, result)}
-    for scheme, placebo in result.placebos.items():
-        reports[placebo_report(scheme)] = lambda p, placebo=placebo: _write_placebo(p, placebo)
+    config, study = result.target.config, result.study
+    reports: dict[str, Any] = {EVENT_REPORT: lambda p: event_study.write_report(p, config, study)}
+    for scheme, run in result.placebos.items():
+        reports[placebo_report(scheme)] = lambda p, run=run: placebo_command.write_report(p, run)
     if result.selection is not None:
         sections.append(
             (
@@ -182,40 +184,3 @@ def report_sections(result: Evidence) -> tuple[list, dict[str, Any]]:
         document = result.selection.document()
         reports[SELECTION_FILE] = lambda p: write_json(p, document)
     return sections, reports
-
-
-def _write_event_study(path: Path, result: Evidence) -> None:
-    from backtests.cli.event_study import _manifest
-    from reports.event_study_report import write_event_study
-
-    study = result.study
-    write_event_study(
-        path,
-        rows=study.rows,
-        events=study.events,
-        summary=study.summary,
-        paths=study.paths,
-        facts=study.facts,
-        manifest=_manifest(result.target.config, study),
-    )
-
-
-def _write_placebo(path: Path, placebo: Any) -> None:
-    from backtests.cli import placebo as cli
-    from reports.placebo_report import write_placebo_report
-
-    document = cli._document(placebo)
-    config = placebo.setup.config
-    write_placebo_report(
-        path,
-        draws=placebo.draws,
-        calendars=placebo.calendars_table(),
-        summary=placebo.summary,
-        document=document,
-        manifest=cli._manifest(placebo, document),
-        title=f"Placebo test of the news timing ({config.run.name}, {placebo.scheme} "
-        f"calendars), {document['first_session']} to {document['last_session']}",
-        parameters=cli._parameters(placebo, document),
-        notes=cli._notes(placebo),
-        scheme=placebo.scheme,
-    )

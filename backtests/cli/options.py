@@ -34,6 +34,17 @@ SetOption = Annotated[
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 
+WindowOption = Annotated[
+    str, typer.Option("--window", metavar="PRE,POST", help="Event window, sessions.")
+]
+EstimationOption = Annotated[
+    str,
+    typer.Option("--estimation", metavar="START,END", help="Market-model window, sessions."),
+]
+MinObsOption = Annotated[
+    int, typer.Option("--min-obs", help="Fewest estimation sessions to keep an event.")
+]
+
 
 def progress_bar(label: str, console: Console) -> Progress:
     """The bar long commands show on stderr (it disappears when done)."""

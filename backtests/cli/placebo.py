@@ -225,7 +225,6 @@ def placebo(
     from backtests.config import load_config, with_cli_options
     from backtests.research.placebo import PlaceboError, prepare_placebo, run_placebo
     from reports.output_folder import check_can_create, check_destination
-    from reports.placebo_report import write_placebo_report
 
     if draws < 1:
         raise PlaceboError(f"--draws {draws}: need at least 1 draw")
@@ -251,29 +250,37 @@ def placebo(
         result = run_placebo(
             setup, scheme, draws, seed, workers, on_progress=lambda n: progress.advance(task, n)
         )
-    document = _document(result)
     digest = config.digest(
         {**setup.inputs, "seed": str(seed), "draws": str(draws), "scheme": scheme}
     )
     folder = out_dir or DEFAULT_PLACEBO_DIR / f"{config.run.name}-{digest}"
     with err.status("writing the report"):
-        folder = write_placebo_report(
-            folder,
-            draws=result.draws,
-            calendars=result.calendars_table(),
-            summary=result.summary,
-            document=document,
-            manifest=_manifest(result, document),
-            title=f"Placebo test of the news timing ({config.run.name}, {scheme} calendars), "
-            f"{document['first_session']} to {document['last_session']}",
-            parameters=_parameters(result, document),
-            notes=_notes(result),
-            scheme=scheme,
-        )
+        folder = write_report(folder, result)
     elapsed = time.perf_counter() - started
-    _print_summary(result, document)
+    _print_summary(result, _document(result))
     out.print(
         f"{draws} {scheme} placebo calendars in {elapsed:.1f} s; report: {folder / 'index.html'}"
+    )
+
+
+def write_report(folder: Path, result: PlaceboResult) -> Path:
+    """The placebo folder of ``result`` (also written inside an evidence folder)."""
+    from reports.placebo_report import write_placebo_report
+
+    document = _document(result)
+    config = result.setup.config
+    return write_placebo_report(
+        folder,
+        draws=result.draws,
+        calendars=result.calendars_table(),
+        summary=result.summary,
+        document=document,
+        manifest=_manifest(result, document),
+        title=f"Placebo test of the news timing ({config.run.name}, {result.scheme} "
+        f"calendars), {document['first_session']} to {document['last_session']}",
+        parameters=_parameters(result, document),
+        notes=_notes(result),
+        scheme=result.scheme,
     )
 
 
