@@ -379,11 +379,11 @@ def _general(
         step = (sessions[None, :] >= a.member_exit[ms:me, None]).astype(float)
         aq = np.abs(q)
         contribution = (
-            q @ held
+            _by_session(q, held)
             - (q * fill_in + comm_in).sum(axis=1)[:, None]
-            + (np.where(inside, q * fill_out, 0.0) - comm_out) @ step
-            - batch.borrow[:, None] * (aq @ b_rate)
-            - aq @ b_fixed
+            + _by_session(np.where(inside, q * fill_out, 0.0) - comm_out, step)
+            - batch.borrow[:, None] * _by_session(aq, b_rate)
+            - _by_session(aq, b_fixed)
         )
         windows[k] = contribution
         active.append(k)
@@ -463,6 +463,14 @@ def _with_ruin(
         notional=notional,
         ruined_on=ruined_on,
     )
+
+
+def _by_session(per_member: np.ndarray, per_member_session: np.ndarray) -> np.ndarray:
+    """(configs, members) x (members, sessions) -> (configs, sessions), each session's sum
+    over the members in member order. Not a matrix product: BLAS may sum a column in an order
+    that depends on how many sessions the window has, and a window's length depends on its exit
+    (decided later), so an early session's value would change with later prices by an ulp."""
+    return (per_member[:, :, None] * per_member_session[None, :, :]).sum(axis=1)
 
 
 def _costs_until(a: PlanArrays, t: int, q, slip, c: float, b: float):
