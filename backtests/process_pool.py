@@ -57,3 +57,6 @@ def stop(pool: ProcessPoolExecutor) -> None:
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+        if process.is_alive():  # SIGTERM not acted on in time (a loaded machine): SIGKILL
+            process.kill()
+            process.join()

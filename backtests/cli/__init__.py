@@ -11,6 +11,7 @@ handler is in place before the heavy imports start.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -62,6 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     if was_interrupted() and code != INTERRUPTED_EXIT:
         return _interrupted()
     return code
+
+
+def entry() -> None:
+    """The ``capex-rotation`` script and ``python -m backtests``: exit with main()'s code. An
+    interrupted run (130) has already rolled back its outputs; it leaves at once, without the
+    interpreter's shutdown (joining pool threads, atexit hooks), during which a late Ctrl-C
+    would kill it by SIGINT instead of exit 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # one that arrived after main() had returned
+        code = INTERRUPTED_EXIT
+    if code == INTERRUPTED_EXIT:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED_EXIT)
+    sys.exit(code)
 
 
 def _run(args: list[str], debug: bool) -> int:
