@@ -29,7 +29,11 @@ is used for the ratios because wall time on a shared machine swings with the oth
 
 Fixed costs (whole process, wall and CPU, on the shared data): ``--help``; the default backtest
 with and without its tear sheet; the 2,000-config sweep (bench/grid_2000.toml, heatmaps
-included); one plan (build_plan + plan_arrays) on the default data; each next to its target.
+included, and without its selection statistics); one plan (build_plan, then plan_arrays) on
+the default data; each next to its target. Then the floors of the two slowest commands: the
+libraries they import, imported and nothing run, and quantstats' tear sheet of the default
+period drawn in one process (its CPU seconds, which forked chart workers can only spread over
+the cores).
 """
 
 from __future__ import annotations
@@ -295,13 +299,15 @@ def _wanted(args, command: str) -> bool:
 # --- fixed costs on the shared data ------------------------------------------------------------
 
 
-def _whole_process(argv: list[str], work: Path) -> dict:
+def _whole_process(argv: list[str], work: Path, python: list[str] | None = None) -> dict:
+    """Run ``python -m backtests argv`` (or ``python <python>``) in ``work``: wall, CPU (its own
+    and its children's), peak RSS, exit code."""
     started = time.perf_counter()
     log = work / "fixed.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     with log.open("wb") as sink:
         child = subprocess.Popen(
-            [sys.executable, "-m", "backtests", *argv],
+            [sys.executable, *(python or ["-m", "backtests", *argv])],
             cwd=work,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -319,7 +325,9 @@ def _whole_process(argv: list[str], work: Path) -> dict:
     return out
 
 
-def _plan_ms(data_dir: Path) -> float:
+def _plan_ms(data_dir: Path) -> tuple[float, float]:
+    """Milliseconds a plan of the default data takes: build_plan, then the fast engine's
+    arrays of it (plan_arrays)."""
     code = f"""
 import time
 from backtests.config import load_config, with_cli_options
@@ -332,20 +340,54 @@ m, schedule = p.market, p.schedule
 from strategies.strategy import Strategy
 u = c.universe
 strategies = [Strategy.baseline(tuple(u.long), tuple(u.short), hold=h) for h in range(1, 21)]
-build_plan(m, strategies[4], schedule)
-t = time.perf_counter()
-for s in strategies:
-    plan_arrays(m, build_plan(m, s, schedule))
-print((time.perf_counter() - t) / 20 * 1e3)
+plan_arrays(m, build_plan(m, strategies[4], schedule))  # warm: first-call costs are not a plan's
+build, arrays = [], []
+for _ in range(5):  # the best of 5 passes over the 20 strategies (a shared machine is noisy)
+    t = time.perf_counter()
+    plans = [build_plan(m, s, schedule) for s in strategies]
+    t1 = time.perf_counter()
+    for plan in plans:
+        plan_arrays(m, plan)
+    build.append((t1 - t) / 20 * 1e3)
+    arrays.append((time.perf_counter() - t1) / 20 * 1e3)
+print(min(build), min(arrays))
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
     try:
-        return float(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return float("nan")
+        build, arrays = map(float, done.stdout.split()[-2:])
+        return build, arrays
+    except ValueError:
+        return float("nan"), float("nan")
+
+
+# What the two slowest commands cannot go below with the libraries they are built on: the
+# imports alone (nothing run), and quantstats' HTML report of the default period drawn in one
+# process (the tear sheet's CPU, which its forked chart workers can only spread over the cores).
+SWEEP_LIBRARIES = (
+    "import pandas, pyarrow.parquet, matplotlib.figure, matplotlib.backends.backend_agg, "
+    "pydantic, typer, rich.console, exchange_calendars"
+)
+BACKTEST_LIBRARIES = (
+    "import pandas, pyarrow.parquet, matplotlib.pyplot, pydantic, typer, rich.console, "
+    "exchange_calendars, backtrader, quantstats"
+)
+TEARSHEET_ALONE = """
+import os, sys, time
+from pathlib import Path
+import pandas as pd
+from reports.tearsheet import write_tearsheet
+spy = pd.read_csv(sys.argv[1], index_col=0, parse_dates=True)
+close = spy["close"].loc["2015-01-01":"2026-08-14"]  # adjusted already (adj_close is empty)
+benchmark = close.pct_change().fillna(0.0).rename("SPY")
+returns = (0.3 * benchmark).rename("Strategy")
+t, c = time.perf_counter(), os.times()
+write_tearsheet(Path("tearsheet.html"), returns, benchmark, "alone", {}, workers=1)
+d = os.times()
+print(f"{time.perf_counter() - t} {d.user + d.system - c.user - c.system}")
+"""
 
 
 def _fixed(args, work: Path) -> None:
@@ -362,6 +404,19 @@ def _fixed(args, work: Path) -> None:
         (
             "sweep grid_2000 (2,000)",
             ["sweep", str(HERE / "grid_2000.toml"), "--data-dir", d, "--out", "sw"],
+            2.0,
+        ),
+        (
+            "  same, --no-selection",
+            [
+                "sweep",
+                str(HERE / "grid_2000.toml"),
+                "--data-dir",
+                d,
+                "--out",
+                "sw",
+                "--no-selection",
+            ],
             2.0,
         ),
         ("event-study (60 events)", ["event-study", "--data-dir", d, *period, "--out", "es"], None),
@@ -382,7 +437,38 @@ def _fixed(args, work: Path) -> None:
             continue
         goal = f"< {target:g}" if target else ""
         print(f"  {label:<26}{r['wall']:8.2f}{r['cpu']:8.2f}{r['rss_mib']:10.0f}{goal:>10}")
-    print(f"  {'one plan (ms)':<26}{_plan_ms(args.data_dir):8.2f}{'':8}{'':10}{'< 1 ms':>10}")
+    build, arrays = _plan_ms(args.data_dir)
+    print(f"  {'one plan: build_plan (ms)':<26}{build:8.2f}{'':8}{'':10}{'< 1 ms':>10}")
+    print(f"  {'  + plan_arrays (ms)':<26}{build + arrays:8.2f}")
+    print("\nFloors: what those commands cannot go below with the libraries they are built on")
+    floors = [
+        ("sweep's libraries, imported", ["-c", SWEEP_LIBRARIES + ", arch.bootstrap"]),
+        ("  without arch (selection)", ["-c", SWEEP_LIBRARIES]),
+        ("backtest's libraries", ["-c", BACKTEST_LIBRARIES]),
+    ]
+    for label, python in floors:
+        r = _whole_process([], work, python)
+        if "error" in r:
+            print(f"  {label:<30}failed: {r['error']}")
+            continue
+        print(f"  {label:<30}{r['wall']:8.2f}{r['cpu']:8.2f}{r['rss_mib']:10.0f}")
+    done = subprocess.run(
+        [sys.executable, "-c", TEARSHEET_ALONE, str(args.data_dir / "SPY.csv")],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
+        check=False,
+    )
+    try:
+        wall, cpu = map(float, done.stdout.split()[-2:])
+        print(
+            f"  {'tear sheet alone, 1 process':<30}{wall:8.2f}{cpu:8.2f}"
+            f"   (quantstats' report after its import; {os.cpu_count()} cores spread it to "
+            f">= {cpu / (os.cpu_count() or 1):.2f} s)"
+        )
+    except ValueError:
+        print(f"  {'tear sheet alone':<30}failed: {done.stderr.strip()[-200:]}")
 
 
 def main() -> int:

@@ -8,8 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display here or in CI
 
-import matplotlib.pyplot as plt
-
 # Every figure keeps a bounded size whatever the number of configs, windows or events it shows.
 MAX_WIDTH_IN, MAX_HEIGHT_IN = 24.0, 16.0  # inches (x 110 dpi: 2,640 x 1,760 px at most)
 MAX_TICK_LABELS = 40  # beyond this, every k-th label only
@@ -28,7 +26,8 @@ def thinned(labels: list[str]) -> tuple[list[int], list[str]]:
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> None:
-    """Write ``fig`` as a PNG and close it. No "Software" stamp, so reruns give the same bytes.
+    """Write ``fig`` (a pyplot figure or a bare ``matplotlib.figure.Figure``; ``path`` a path or
+    a binary stream) as a PNG and close it. No "Software" stamp, so reruns give the same bytes.
 
     Files of a staged run folder need nothing more; a file written alone goes through
     :func:`data.atomic.write_atomically`.
@@ -36,4 +35,7 @@ def save_png(fig, path: Path, dpi: int = 110) -> None:
     try:
         fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
     finally:
-        plt.close(fig)
+        if fig.canvas.manager is not None:  # a pyplot figure (already imported): release it
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)

@@ -10,21 +10,27 @@ whose configs are all ruined reads "ruined").
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
+from reports import parallel
 from reports.plots import bounded, save_png, thinned
+
+# Heatmap margins in inches, from the longest tick label (no tight_layout: it draws the figure
+# once more only to measure it, and the heatmaps were most of a sweep's time after its engine).
+_CHAR_IN = 0.085  # a character of a 10 pt tick label, a little wide
+_LINE_IN = 0.24  # a line of a 10-12 pt label or title
+_COLORBAR_IN = 0.9  # the colorbar's tick labels and its label, right of the bar
 
 # Higher is better for these; lower is better for the rest (volatility, costs, turnover...).
 HIGHER_IS_BETTER = {
@@ -115,15 +121,14 @@ def write_parquet(table: pd.DataFrame, path: Path, metadata: dict[str, Any] | No
 
 def sweep_files(
     table: pd.DataFrame,
-    metric: str,
-    pairs: list[tuple[str, str]],
+    heatmaps: dict[str, bytes],
     metadata: dict[str, Any] | None = None,
     extra: dict[str, str] | None = None,
 ) -> dict[str, Callable[[Path], None]]:
     """The writers of a sweep folder's outputs (name -> writer(path)): sweep.parquet (with
-    ``metadata`` in its schema: :func:`write_parquet`), sweep.csv, one heatmap of ``metric``
-    per pair of grid keys, and the text files of ``extra`` (name -> content, e.g.
-    selection.json and selection.md). The caller writes them together
+    ``metadata`` in its schema: :func:`write_parquet`), sweep.csv, the text files of ``extra``
+    (name -> content, e.g. selection.json and selection.md) and the drawn ``heatmaps`` (name ->
+    PNG bytes: :func:`draw_heatmaps`). The caller writes them together
     (reports.run_folder.InPlaceFolder.commit), then the manifest."""
     files: dict[str, Callable[[Path], None]] = {
         "sweep.parquet": lambda p: write_parquet(table, p, metadata),
@@ -131,25 +136,63 @@ def sweep_files(
     }
     for name, text in (extra or {}).items():
         files[name] = lambda p, text=text: p.write_bytes(text.encode())
-    for x, y in pairs:
-        files[heatmap_name(metric, x, y)] = lambda p, x=x, y=y: heatmap(table, metric, x, y, p)
+    for name, png in heatmaps.items():
+        files[name] = lambda p, png=png: p.write_bytes(png)
     return files
 
 
+def draw_heatmaps(
+    table: pd.DataFrame,
+    metric: str,
+    pairs: list[tuple[str, str]],
+    meanwhile: Callable[[], None] | None = None,
+) -> dict[str, bytes]:
+    """The PNG bytes of the heatmap of ``metric`` for each pair of grid keys (name ->
+    bytes, in the order of ``pairs``: :func:`heatmap_name`).
+
+    They are drawn by forked workers (:mod:`reports.parallel`), the pairs shared out among
+    them, while ``meanwhile`` (e.g. the selection statistics) runs in this process; the bytes
+    are those of :func:`heatmap`."""
+    workers = max(1, min(parallel.WORKERS, len(pairs)))
+    shares = [pairs[k::workers] for k in range(workers)]
+    drawn = parallel.run_concurrently(
+        {
+            f"heatmaps {k}": partial(_draw_share, table, metric, share)
+            for k, share in enumerate(shares)
+        },
+        meanwhile=meanwhile,
+    )
+    merged = {name: png for share in drawn.values() for name, png in share.items()}
+    return {heatmap_name(metric, x, y): merged[heatmap_name(metric, x, y)] for x, y in pairs}
+
+
+def _draw_share(table: pd.DataFrame, metric: str, pairs: list[tuple[str, str]]) -> dict[str, bytes]:
+    drawn = {}
+    for x, y in pairs:
+        stream = io.BytesIO()
+        heatmap(table, metric, x, y, stream)
+        drawn[heatmap_name(metric, x, y)] = stream.getvalue()
+    return drawn
+
+
+def _tick_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def heatmap(
-    table: pd.DataFrame, metric: str, x: str, y: str, path: Path, agg: str = "mean"
+    table: pd.DataFrame, metric: str, x: str, y: str, path: Path | io.BytesIO, agg: str = "mean"
 ) -> None:
     """A PNG of ``metric`` over parameters ``x`` and ``y`` (other parameters aggregated over the
-    configs that were not ruined; see :func:`heatmap_cells`), written to ``path`` as it is (the
-    caller makes it atomic)."""
+    configs that were not ruined; see :func:`heatmap_cells`), written to ``path`` (a path, as
+    it is: the caller makes it atomic; or a binary stream)."""
     pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="size")
     values, labels = heatmap_cells(table, metric, x, y, agg)
-    fig, ax = plt.subplots(
-        figsize=bounded(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
-    )
+    width, height = bounded(max(5, 0.7 * pivot.shape[1] + 2), max(4, 0.45 * pivot.shape[0] + 2))
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_subplot()
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
-    colours = plt.get_cmap("RdYlGn").with_extremes(bad="#bbbbbb")  # all ruined: grey
+    colours = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#bbbbbb")  # all ruined: grey
     image = ax.imshow(
         np.ma.masked_invalid(values),
         cmap=colours,
@@ -158,12 +201,10 @@ def heatmap(
         vmax=limit,
         origin="lower",
     )
-    ax.set_xticks(
-        *thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.columns]),
-        rotation=45,
-        ha="right",
-    )
-    ax.set_yticks(*thinned([f"{v:g}" if isinstance(v, float) else str(v) for v in pivot.index]))
+    x_ticks = thinned([_tick_text(v) for v in pivot.columns])
+    y_ticks = thinned([_tick_text(v) for v in pivot.index])
+    ax.set_xticks(*x_ticks, rotation=45, ha="right")
+    ax.set_yticks(*y_ticks)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     others = agg if len(table) > pivot.size else ""
@@ -176,6 +217,16 @@ def heatmap(
             for col, text in enumerate(line):
                 if text:
                     ax.text(col, row, text, ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=ax, label=metric)
-    fig.tight_layout()
+    longest_x = max((len(t) for t in x_ticks[1]), default=1)
+    longest_y = max((len(t) for t in y_ticks[1]), default=1)
+    left = _LINE_IN + 0.2 + longest_y * _CHAR_IN
+    bottom = _LINE_IN + 0.25 + (longest_x * _CHAR_IN + 0.15) * 0.71  # labels at 45 degrees
+    top = _LINE_IN * (title.count("\n") + 1) + 0.2
+    fig.subplots_adjust(
+        left=min(left / width, 0.45),
+        right=max(1 - _COLORBAR_IN / width, 0.55),
+        bottom=min(bottom / height, 0.45),
+        top=max(1 - top / height, 0.55),
+    )
+    fig.colorbar(image, ax=ax, label=metric, fraction=min(0.15, 0.5 / width), pad=0.02)
     save_png(fig, path)

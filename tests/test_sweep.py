@@ -419,3 +419,26 @@ def test_a_sweep_folder_of_the_previous_version_is_taken_over(capsys, shared_mar
     assert not (out / "heatmap_sharpe_old.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["tool"], manifest["kind"]) == ("capex-rotation", "sweep")
+
+
+def test_heatmaps_drawn_by_workers_are_the_bytes_of_one_drawn_here(tmp_path):
+    """The sweep draws its heatmaps in forked workers while it computes the selection statistics
+    (reports.sweep_report.draw_heatmaps): the same PNG bytes as heatmap() drawn in this process,
+    in the order of the pairs, and the work given to ``meanwhile`` done once."""
+    from reports.sweep_report import draw_heatmaps, heatmap, heatmap_name
+
+    rng = np.random.default_rng(3)
+    rows = [(h, g, s) for h in (1, 5, 10) for g in (0.5, 1.0) for s in (0, 2, 5)]
+    table = pd.DataFrame(rows, columns=["strategy.hold_sessions", "strategy.gross", "slip"])
+    table["sharpe"] = rng.normal(size=len(table))
+    table["ruined_on"] = [""] * (len(table) - 1) + ["2020-03-16"]
+    keys = ["strategy.hold_sessions", "strategy.gross", "slip"]
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
+    ran = []
+    drawn = draw_heatmaps(table, "sharpe", pairs, meanwhile=lambda: ran.append(1))
+    assert ran == [1]
+    assert list(drawn) == [heatmap_name("sharpe", x, y) for x, y in pairs]
+    for x, y in pairs:
+        path = tmp_path / heatmap_name("sharpe", x, y)
+        heatmap(table, "sharpe", x, y, path)
+        assert drawn[path.name] == path.read_bytes(), path.name

@@ -115,7 +115,7 @@ def sweep(
     from reports.output_folder import check_destination
     from reports.run_folder import InPlaceFolder
     from reports.selection_report import selection_markdown
-    from reports.sweep_report import heatmap_name, rank, sweep_files
+    from reports.sweep_report import draw_heatmaps, rank, sweep_files
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor {executor!r}: use local or dask")
@@ -178,7 +178,9 @@ def sweep(
     table.attrs["trials"] = len(grid)
     ranked = rank(table, metric)
     chosen = None
-    if selection:
+
+    def select() -> None:
+        nonlocal chosen
         chosen = _selection(
             grid,
             data,
@@ -190,6 +192,10 @@ def sweep(
             seed,
             pbo_blocks,
         )
+
+    # Heatmaps are most of the command's time after the engine and the selection statistics:
+    # forked workers draw them while this process computes the statistics.
+    pngs = draw_heatmaps(table, metric, pairs, meanwhile=select if selection else None)
     selected_at = time.perf_counter()
     elapsed = computed_at - loaded
     manifest = {
@@ -220,19 +226,18 @@ def sweep(
         }
     metadata = {"trials": len(grid), "metric": metric}
     with InPlaceFolder.open(folder, "sweep") as target:
-        # Heatmaps are most of the command's time after the engine: forked workers draw them
-        # while this process writes the tables.
-        heatmaps = [heatmap_name(metric, x, y) for x, y in pairs]
-        target.commit(
-            sweep_files(table, metric, pairs, metadata, extra), manifest, concurrent=heatmaps
-        )
+        target.commit(sweep_files(table, pngs, metadata, extra), manifest)
     _print_top(ranked.head(top), grid, metric)
     if chosen is not None:
         _print_selection(chosen[1], chosen[2])
     out.print(
         f"{len(grid)} trials: {len(grid)} configs ({result.computed} computed, {result.resumed} "
         f"from the checkpoint) in {elapsed:.2f} s after {loaded - started:.2f} s of loading"
-        + (f", selection statistics {selected_at - computed_at:.2f} s" if chosen else "")
+        + (
+            f", selection statistics and heatmaps {selected_at - computed_at:.2f} s"
+            if chosen
+            else f", heatmaps {selected_at - computed_at:.2f} s"
+        )
         + f"; results in {folder}"
     )
     if verify_top:
