@@ -26,7 +26,7 @@ from backtests.research.event_tests import (
     generalized_sign_test,
     kp_test,
     positive_shares,
-    rolling_sums,
+    rolling_sums_by_length,
     signed_mean_correlation,
     unit_rows,
 )
@@ -150,8 +150,8 @@ def inference_table(
     # whose rbar cannot be had that way (a gap) gets it from kp_test, pair by pair.
     group_rbar: list[np.ndarray | None] = [np.full(arrays.horizons, np.nan) for _ in groups]
     group_p_hat = [np.full(arrays.horizons, np.nan) for _ in groups]
-    for k in range(arrays.horizons):
-        block = rolling_sums(arrays.est_ar, k + 1)
+    by_length = rolling_sums_by_length(arrays.est_ar, range(1, arrays.horizons + 1))
+    for k, block in enumerate(by_length):
         unit = unit_rows(block, min_overlap)
         varies = None if unit is None else unit.any(axis=1)
         above, below, counts = positive_shares(block)

@@ -54,6 +54,7 @@ then describe the signed series, as the test needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,19 +164,40 @@ def bmp_test(arrays: EventArrays) -> tuple[np.ndarray, np.ndarray]:
     return cross_sectional_t(standardized_car(arrays))
 
 
+def _prefix_sums(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running sums along each row, with a zero column first: of the finite values, and of the
+    count of non-finite ones."""
+    zero = np.zeros((a.shape[0], 1))
+    filled = np.where(np.isfinite(a), a, 0.0)
+    missing = (~np.isfinite(a)).astype(np.int64)
+    c = np.concatenate([zero, np.cumsum(filled, axis=1)], axis=1)
+    cm = np.concatenate([zero.astype(np.int64), np.cumsum(missing, axis=1)], axis=1)
+    return c, cm
+
+
+def _window_sums(c: np.ndarray, cm: np.ndarray, length: int) -> np.ndarray:
+    if length > c.shape[1] - 1:
+        return np.empty((c.shape[0], 0))
+    sums = c[:, length:] - c[:, :-length]
+    gaps = cm[:, length:] - cm[:, :-length]
+    return np.where(gaps == 0, sums, np.nan)
+
+
 def _rolling_sums(a: np.ndarray, length: int) -> np.ndarray:
     """Sums over ``length`` consecutive columns (NaN if one is): (rows x (cols - length + 1))."""
     a = _as_float(a)
     if length > a.shape[1]:
         return np.empty((a.shape[0], 0))
-    filled = np.where(np.isfinite(a), a, 0.0)
-    missing = (~np.isfinite(a)).astype(np.int64)
-    zero = np.zeros((a.shape[0], 1))
-    c = np.concatenate([zero, np.cumsum(filled, axis=1)], axis=1)
-    cm = np.concatenate([zero.astype(np.int64), np.cumsum(missing, axis=1)], axis=1)
-    sums = c[:, length:] - c[:, :-length]
-    gaps = cm[:, length:] - cm[:, :-length]
-    return np.where(gaps == 0, sums, np.nan)
+    return _window_sums(*_prefix_sums(a), length)
+
+
+def rolling_sums_by_length(a: np.ndarray, lengths: range) -> Iterator[np.ndarray]:
+    """``rolling_sums(a, length)`` for each of ``lengths``, one at a time (the running sums are
+    computed once, not once per length; the same numbers)."""
+    a = _as_float(a)
+    c, cm = _prefix_sums(a)
+    for length in lengths:
+        yield _window_sums(c, cm, length)
 
 
 PAIR_BLOCK = 128  # rows of incomplete events compared with every event at a time
@@ -299,7 +321,7 @@ def estimation_sums(est_ar: np.ndarray, horizons: int) -> list[np.ndarray]:
     :func:`generalized_sign_test` compute from the estimation residuals. Rows can be subset and
     multiplied by a sign afterwards (the sums of s x e are s x the sums of e, exactly), so a
     caller testing several groups of the same events computes them once."""
-    return [_rolling_sums(est_ar, k + 1) for k in range(horizons)]
+    return list(rolling_sums_by_length(est_ar, range(1, horizons + 1)))
 
 
 def kp_test(
