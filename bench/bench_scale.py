@@ -524,7 +524,7 @@ def main() -> int:
         f"bench_scale on {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f} at the start"
     )
-    print(_machine_speed())
+    print(_machine_speed(), "at the start")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         work_dir = args.keep.resolve()
@@ -533,15 +533,18 @@ def main() -> int:
         cleanup = tempfile.TemporaryDirectory(prefix="bench-scale-")
         work_dir = Path(cleanup.name)
     try:
-        if not args.skip_scaling:
-            _scaling(args, work_dir)
+        # Fixed costs first: a child forked from this process counts its memory at the fork in
+        # its peak, and this process grows while it builds the synthetic data.
         if not args.skip_fixed:
             _fixed(args, work_dir)
+        if not args.skip_scaling:
+            _scaling(args, work_dir)
     finally:
         if cleanup is not None:
             cleanup.cleanup()
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    print(_machine_speed(), "at the end")
     return 0
 
 
