@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from typing import Any
 
 
@@ -28,10 +28,15 @@ def run_forked(
     workers: int,
     initializer: Callable[..., None],
     initargs: tuple = (),
+    in_flight: int | None = None,
 ) -> Iterator[Any]:
     """Yield ``function(task)`` for every task, as they complete, from ``workers`` forked
     processes set up by ``initializer(*initargs)`` (which should call
-    :func:`ignore_interrupts`)."""
+    :func:`ignore_interrupts`).
+
+    ``in_flight``: at most this many tasks submitted and not yet consumed, for a consumer
+    slower than the workers (finished results waiting for it would otherwise pile up in
+    memory); None submits every task at once."""
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
@@ -39,9 +44,12 @@ def run_forked(
         initargs=initargs,
     )
     try:
-        futures = [pool.submit(function, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        if in_flight is None:
+            futures = [pool.submit(function, task) for task in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+        else:
+            yield from _bounded(pool, function, tasks, in_flight)
     except BaseException:
         stop(pool)
         raise
@@ -60,3 +68,21 @@ def stop(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():  # SIGTERM not acted on in time (a loaded machine): SIGKILL
             process.kill()
             process.join()
+
+
+def _bounded(
+    pool: ProcessPoolExecutor, function: Callable[[Any], Any], tasks: Iterable[Any], limit: int
+) -> Iterator[Any]:
+    queue = iter(tasks)
+    pending = set()
+    for task in queue:
+        pending.add(pool.submit(function, task))
+        if len(pending) >= limit:
+            break
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+            task = next(queue, None)
+            if task is not None:
+                pending.add(pool.submit(function, task))

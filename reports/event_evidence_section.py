@@ -9,12 +9,11 @@ which escapes it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
-from reports.formatting import pct
+from reports.formatting import num, pct
 from reports.html_page import esc, table
 
 BASKETS = ("long", "short", "spread")
@@ -54,12 +53,11 @@ EXPLANATION = (
 
 
 def _p(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):.{digits}f}"
+    return num(value, digits)
 
 
-def _label(group: str, value: str) -> str:
+def group_label(group: str, value: str) -> str:
+    """How the pages name a group of events (``group`` and ``value`` of summary.csv)."""
     if group == "all":
         return "all events"
     if group == "all_signed":
@@ -79,7 +77,7 @@ def evidence_rows(summary: pd.DataFrame, k: int) -> list[list[str | int]]:
     ).sort_values(["_g", "value", "_b"], kind="stable")
     return [
         [
-            _label(r["group"], r["value"]),
+            group_label(r["group"], r["value"]),
             r["basket"],
             int(r["n"]),
             pct(r["mean_car"], signed=True),

@@ -7,7 +7,6 @@ definitions). The folder is assembled in a temporary folder and renamed into pla
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from reports.event_evidence_section import evidence_section
-from reports.formatting import pct
+from reports.event_evidence_section import evidence_section, group_label
+from reports.formatting import num, pct
 from reports.html_page import esc, image, link, page, table
 from reports.plots import save_png
 from reports.run_folder import write_csv, write_run_folder
@@ -52,19 +51,7 @@ def _pct(value: Any) -> str:
 
 
 def _p(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):.3f}"
-
-
-def _label(group: str, value: str) -> str:
-    if group == "all":
-        return "all events"
-    if group == "all_signed":
-        return "all, CAR x direction"
-    if group == "direction":
-        return f"direction {value}"
-    return str(value)
+    return num(value, 3)
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -281,7 +268,7 @@ def _summary_rows(summary: pd.DataFrame, k: int) -> list[list[Any]]:
     ).sort_values(["_g", "value", "_b"], kind="stable")
     return [
         [
-            _label(r["group"], r["value"]),
+            group_label(r["group"], r["value"]),
             r["basket"],
             int(r["n"]),
             _pct(r["mean_car"]),
@@ -327,7 +314,7 @@ def index_html(
     overall = summary[summary["group"].isin(["all", "all_signed"])]
     by_k = [
         [
-            _label(r["group"], r["value"]),
+            group_label(r["group"], r["value"]),
             r["basket"],
             int(r["k"]),
             int(r["n"]),

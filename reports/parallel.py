@@ -1,4 +1,5 @@
-"""Render independent outputs at the same time, in forked worker processes.
+"""Run independent tasks at the same time, in forked worker processes: a report's outputs, or
+the independent parts of a computation (the event study's baskets).
 
 Plots dominate the time of most reports, and each is independent of the others: a forked child
 inherits everything the parent has computed (no pickling of the inputs), renders its file or

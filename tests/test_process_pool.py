@@ -21,6 +21,23 @@ def test_results_are_every_task():
     assert out == list(range(6))
 
 
+def test_with_a_bound_in_flight_every_task_comes_back_and_no_more_are_submitted(monkeypatch):
+    """``in_flight``: a task is submitted only when a result has been consumed."""
+    submitted = []
+    real = process_pool.ProcessPoolExecutor.submit
+
+    def counting(self, fn, *args, **kwargs):
+        submitted.append(args[0])
+        return real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(process_pool.ProcessPoolExecutor, "submit", counting)
+    results = run_forked(_slow, range(7), 2, ignore_interrupts, in_flight=3)
+    first = next(results)
+    assert len(submitted) == 3  # three out, one consumed: the fourth not yet asked for
+    assert sorted([first, *results]) == list(range(7))
+    assert sorted(submitted) == list(range(7))
+
+
 def test_an_interrupt_terminates_the_workers_and_cancels_the_queue(monkeypatch):
     pools = []
     real = process_pool.ProcessPoolExecutor

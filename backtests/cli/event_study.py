@@ -133,30 +133,17 @@ def _print_summary(study, seconds: float, folder: Path) -> None:
     headers = ("basket", "events", "N", f"CAR(0,{h})", "95% CI, %", "t", "p (t)", "p (sign)")
     for name in headers:
         table.add_column(name, justify="left" if name in ("basket", "events") else "right")
-    rows = study.summary[study.summary["k"] == h]
-    for basket in ("long", "short", "spread"):
-        for group, value, label in (
-            ("all", "all", "all"),
-            ("direction", "+1", "+1"),
-            ("direction", "-1", "-1"),
-        ):
-            match = rows[
-                (rows["basket"] == basket) & (rows["group"] == group) & (rows["value"] == value)
-            ]
-            if match.empty:
-                continue
-            r = match.iloc[0]
-            table.add_row(
-                basket,
-                label,
-                str(int(r["n"])),
-                _pct(r["mean_car"]),
-                f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]",
-                _num(r["t_stat"]),
-                _num(r["t_pvalue"]),
-                _num(r["sign_pvalue"]),
-            )
-        table.add_section()
+    for basket, label, r in _rows_by_basket(study.summary, h, SUMMARY_GROUPS, table):
+        table.add_row(
+            basket,
+            label,
+            str(int(r["n"])),
+            _pct(r["mean_car"]),
+            f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]",
+            _num(r["t_stat"]),
+            _num(r["t_pvalue"]),
+            _num(r["sign_pvalue"]),
+        )
     out.print(table)
     out.print(_overlap_table(study.summary, h))
     out.print(
@@ -175,6 +162,8 @@ def _print_summary(study, seconds: float, folder: Path) -> None:
     out.print(f"Report: {folder}")
 
 
+# (group, value, label) of summary.csv's rows in each terminal table
+SUMMARY_GROUPS = (("all", "all", "all"), ("direction", "+1", "+1"), ("direction", "-1", "-1"))
 OVERLAP_GROUPS = (
     ("all", "all", "all"),
     ("all_signed", "all", "signed"),
@@ -196,21 +185,26 @@ def _overlap_table(summary, h: int) -> Table:
     headers = ("basket", "events", "N", "rbar", "p (t)", "BMP", "KP", "rank", "g.sign", "HAC")
     for name in headers:
         table.add_column(name, justify="left" if name in ("basket", "events") else "right")
+    for basket, label, r in _rows_by_basket(summary, h, OVERLAP_GROUPS, table):
+        table.add_row(
+            basket,
+            label,
+            str(int(r["n"])),
+            _num(r["rbar"]),
+            *(_num(r[c]) for c in ("t_pvalue", "bmp_p", "kp_p", "rank_p", "gsign_p", "ct_p")),
+        )
+    return table
+
+
+def _rows_by_basket(summary, h: int, groups, table: Table):
+    """(basket, label, summary row) at k = h for each basket and each of ``groups`` present,
+    basket by basket; a section line is added to ``table`` after each basket."""
     rows = summary[summary["k"] == h]
     for basket in ("long", "short", "spread"):
-        for group, value, label in OVERLAP_GROUPS:
+        for group, value, label in groups:
             match = rows[
                 (rows["basket"] == basket) & (rows["group"] == group) & (rows["value"] == value)
             ]
-            if match.empty:
-                continue
-            r = match.iloc[0]
-            table.add_row(
-                basket,
-                label,
-                str(int(r["n"])),
-                _num(r["rbar"]),
-                *(_num(r[c]) for c in ("t_pvalue", "bmp_p", "kp_p", "rank_p", "gsign_p", "ct_p")),
-            )
+            if not match.empty:
+                yield basket, label, match.iloc[0]
         table.add_section()
-    return table

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +39,7 @@ import pandas as pd
 
 from backtests import sweep as sweep_module
 from backtests.grid import Grid
-from backtests.process_pool import stop
+from backtests.process_pool import run_forked
 from backtests.research.pbo import DEFAULT_BLOCKS
 from backtests.research.selection import (
     deflated_sharpe_ratio,
@@ -141,39 +139,6 @@ def _returns_in_worker(indices: list[int]) -> TaskReturns:
     return returns_task(
         sweep_module._WORKER_DATA, sweep_module._WORKER_GRID, indices, *_WORKER_CONTEXT
     )
-
-
-def _bounded_forked(
-    todo: list[list[int]], workers: int, initargs: tuple, in_flight: int
-) -> Iterator[TaskReturns]:
-    """Returns tasks from ``workers`` forked processes, at most ``in_flight`` submitted and not
-    yet consumed: the statistics (in this process) are slower than the engine, and finished
-    tasks waiting for them would otherwise pile up in memory. Ctrl-C or an error terminates
-    the workers at once (backtests.process_pool.stop)."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_init_returns_worker,
-        initargs=initargs,
-    )
-    try:
-        queue = iter(todo)
-        pending = set()
-        for task in queue:
-            pending.add(pool.submit(_returns_in_worker, task))
-            if len(pending) >= in_flight:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-                task = next(queue, None)
-                if task is not None:
-                    pending.add(pool.submit(_returns_in_worker, task))
-    except BaseException:
-        stop(pool)
-        raise
-    pool.shutdown(wait=True)
 
 
 class _BestByMetric:
@@ -321,7 +286,16 @@ def run_selection(
     if workers <= 1:
         stream = (returns_task(data, grid, t, sessions, metric) for t in todo)
     else:
-        stream = _bounded_forked(todo, workers, (data, grid, sessions, metric), workers + 1)
+        # The statistics (here) are slower than the engine: at most workers + 1 tasks are out
+        # at a time. Ctrl-C or an error terminates the workers at once.
+        stream = run_forked(
+            _returns_in_worker,
+            todo,
+            workers,
+            _init_returns_worker,
+            (data, grid, sessions, metric),
+            in_flight=workers + 1,
+        )
     for part in stream:
         stats.add(part.returns, part.indices, exclude=part.ruined)
         by_metric.add(part)
